@@ -1,0 +1,215 @@
+package ws
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// AcceptOptions configures Accept and NewServer. The zero value (or nil) is
+// the sensible default: same-origin requests only, no subprotocol, the
+// default read limit and close timeout.
+type AcceptOptions struct {
+	// Subprotocols lists the subprotocols the server speaks, in order of
+	// preference; the first one the client also offers is chosen.
+	Subprotocols []string
+
+	// OriginPatterns lists the hosts, besides the request's own, whose pages
+	// may open a connection: path.Match patterns matched, ignoring case,
+	// against the host of the Origin header (or against scheme://host when
+	// the pattern contains "://"). A request from any other origin is
+	// refused with 403, which protects against cross-site WebSocket
+	// hijacking. Requests without an Origin header (non-browser clients)
+	// are accepted.
+	OriginPatterns []string
+
+	// InsecureSkipOriginCheck accepts requests from every origin. Only for
+	// servers that authenticate each connection by other means than cookies.
+	InsecureSkipOriginCheck bool
+
+	// ReadLimit is the largest message, in bytes, that a connection accepts
+	// (see Conn.SetReadLimit). Zero means DefaultReadLimit; negative, no limit.
+	ReadLimit int64
+
+	// CloseTimeout bounds the close handshake (see Conn.Close). Zero means
+	// DefaultCloseTimeout.
+	CloseTimeout time.Duration
+
+	// OnPing, if set, is called with the payload of every ping received,
+	// from the reading goroutine, before the pong is sent automatically. It
+	// must not keep the slice.
+	OnPing func(payload []byte)
+
+	// ErrorLog receives the errors that have no caller to return to: failed
+	// handshakes and dropped connections seen by a Server. Nil means
+	// slog.Default().
+	ErrorLog *slog.Logger
+
+	// BroadcastQueue is how many bytes of broadcast frames (Server.Send) a
+	// connection may fall behind before the broadcast waits for it. Zero
+	// means DefaultBroadcastQueue.
+	BroadcastQueue int64
+
+	// SlowTimeout is how long a broadcast waits for a connection that is
+	// BroadcastQueue bytes behind before dropping it with 1008. Zero means
+	// DefaultSlowTimeout.
+	SlowTimeout time.Duration
+}
+
+func (o *AcceptOptions) connConfig() connConfig {
+	return connConfig{
+		readLimit:    o.ReadLimit,
+		closeTimeout: o.CloseTimeout,
+		onPing:       o.OnPing,
+		logger:       o.ErrorLog,
+	}
+}
+
+// HandshakeError is the error Accept returns when it refuses a request; it
+// has already answered the request with Status and the error's text.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+// Error describes why the handshake was refused.
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("ws: handshake refused (%d %s): %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection (RFC 6455 §4.2).
+// It checks the request, answers it with 101 Switching Protocols (with any
+// headers already set on w, such as cookies) and hijacks the connection,
+// through middleware too (http.ResponseController). If the request is not a
+// valid WebSocket handshake it writes an error response and returns a
+// *HandshakeError: 405 for a method other than GET, 426 with
+// "Sec-WebSocket-Version: 13" for another protocol version, 403 for an
+// origin that is not allowed, 400 for everything else.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	key, proto, herr := checkRequest(w, r, opts)
+	if herr != nil {
+		http.Error(w, herr.Reason, herr.Status)
+		return nil, herr
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		herr := &HandshakeError{http.StatusInternalServerError, "cannot hijack the connection: " + err.Error()}
+		http.Error(w, herr.Reason, herr.Status)
+		return nil, herr
+	}
+	// net/http may have set deadlines from its own timeouts; the WebSocket
+	// connection starts without them.
+	nc.SetDeadline(time.Time{})
+
+	var resp strings.Builder
+	resp.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
+	resp.WriteString(acceptKey(key))
+	resp.WriteString("\r\n")
+	if proto != "" {
+		resp.WriteString("Sec-WebSocket-Protocol: " + proto + "\r\n")
+	}
+	for name, values := range w.Header() {
+		switch http.CanonicalHeaderKey(name) {
+		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length":
+			continue
+		}
+		for _, v := range values {
+			resp.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	resp.WriteString("\r\n")
+
+	cfg := opts.connConfig().withDefaults()
+	nc.SetWriteDeadline(time.Now().Add(cfg.closeTimeout))
+	_, err = brw.WriteString(resp.String())
+	if err == nil {
+		err = brw.Flush()
+	}
+	nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("ws: writing the handshake response: %w", err)
+	}
+	var buffered []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		buffered, _ = brw.Reader.Peek(n)
+	}
+	return newConn(nc, false, proto, cfg, buffered), nil
+}
+
+// checkRequest validates a handshake request and returns its key and the
+// chosen subprotocol.
+func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (key, proto string, herr *HandshakeError) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		return "", "", &HandshakeError{http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request"}
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later"}
+	}
+	if !hasToken(r.Header, "Connection", "upgrade") {
+		return "", "", &HandshakeError{http.StatusBadRequest, `the Connection header must contain "upgrade"`}
+	}
+	if !hasToken(r.Header, "Upgrade", "websocket") {
+		return "", "", &HandshakeError{http.StatusBadRequest, `the Upgrade header must contain "websocket"`}
+	}
+	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return "", "", &HandshakeError{http.StatusUpgradeRequired, "unsupported WebSocket version; this server speaks version 13"}
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 || !validKey(strings.TrimSpace(keys[0])) {
+		return "", "", &HandshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value"}
+	}
+	if !opts.InsecureSkipOriginCheck {
+		if err := checkOrigin(r, opts.OriginPatterns); err != nil {
+			return "", "", &HandshakeError{http.StatusForbidden, err.Error()}
+		}
+	}
+	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	for _, p := range opts.Subprotocols {
+		if slices.Contains(offered, p) {
+			proto = p
+			break
+		}
+	}
+	return strings.TrimSpace(keys[0]), proto, nil
+}
+
+// checkOrigin allows requests without an Origin header, from the request's
+// own host, and from hosts matching one of patterns.
+func checkOrigin(r *http.Request, patterns []string) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("origin %q is not allowed", origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, p := range patterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		ok, err := path.Match(strings.ToLower(p), strings.ToLower(target))
+		if err != nil {
+			return fmt.Errorf("bad origin pattern %q: %w", p, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("origin %q is not allowed", origin)
+}

@@ -1,0 +1,412 @@
+package ws
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MessageType is the type of a data message.
+type MessageType int
+
+// The two data message types of RFC 6455 §5.6.
+const (
+	Text   MessageType = 1 // UTF-8 text, checked as it streams in
+	Binary MessageType = 2 // arbitrary bytes
+)
+
+// String returns "text" or "binary".
+func (t MessageType) String() string {
+	switch t {
+	case Text:
+		return "text"
+	case Binary:
+		return "binary"
+	}
+	return fmt.Sprintf("MessageType(%d)", int(t))
+}
+
+// Message is one data message. Body streams the payload frame by frame as it
+// arrives; it is valid only until the next call to Next or Reader on the same
+// Conn, which discards whatever of it was not read.
+type Message struct {
+	Type MessageType
+	Body io.Reader
+}
+
+// DefaultReadLimit is the read limit of a Conn whose options leave ReadLimit
+// at zero: the largest message, in bytes, that it accepts.
+const DefaultReadLimit = 32 << 20
+
+// DefaultCloseTimeout is how long Close waits for the peer's close frame, and
+// how long a close frame may take to send, when the options leave
+// CloseTimeout at zero.
+const DefaultCloseTimeout = 5 * time.Second
+
+var errClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
+
+// connConfig is what AcceptOptions and DialOptions have in common.
+type connConfig struct {
+	readLimit    int64
+	closeTimeout time.Duration
+	onPing       func([]byte)
+	logger       *slog.Logger
+}
+
+func (cfg connConfig) withDefaults() connConfig {
+	switch {
+	case cfg.readLimit == 0:
+		cfg.readLimit = DefaultReadLimit
+	case cfg.readLimit < 0:
+		cfg.readLimit = -1
+	}
+	if cfg.closeTimeout <= 0 {
+		cfg.closeTimeout = DefaultCloseTimeout
+	}
+	return cfg
+}
+
+// Conn is one WebSocket connection, from either side. It is a Source of
+// incoming messages (Next, Reader, Read) and a Sink of outgoing ones (Send,
+// Writer, Write).
+//
+// Reads are single-consumer: one goroutine at a time calls Next, Reader or
+// Read and reads the message bodies. Control frames (ping, pong, close) are
+// handled inside those reads, so a Conn whose peer may ping or close must be
+// read. Every write method, Ping, Close and CloseNow is safe to call from any
+// number of goroutines; data messages never interleave on the wire, and pongs
+// and close frames still pass between the fragments of a message being
+// written.
+type Conn struct {
+	nc     net.Conn
+	client bool
+	proto  string
+	cfg    connConfig
+
+	readLimit atomic.Int64
+
+	// Read side; owned by whoever holds readMu.
+	readMu    sync.Mutex
+	rbuf      []byte
+	rpos      int
+	rend      int
+	frame     header // the data frame being read
+	frameLeft int64  // its unread payload bytes
+	maskPos   int
+	msgOpen   bool // a data message is being read (its final frame is not done)
+	msgText   bool
+	msgLen    int64
+	utf8      utf8Validator
+	mr        messageReader
+	readErr   error // sticky: the connection can no longer be read
+	rctx      context.Context
+	rdl       ctxDeadline
+
+	// Write side. msgMu is held by a data message from its first frame to
+	// its last; frameMu is held for each frame. Both are channels so that
+	// waiting for them honours a context.
+	msgMu   chan struct{}
+	frameMu chan struct{}
+	wclosed bool // a close frame has been written (guarded by frameMu)
+	wdl     ctxDeadline
+	wv      [2][]byte
+	wbufs   net.Buffers
+	mw      messageWriter
+	rng     *rand.ChaCha8 // masking keys (client only; guarded by frameMu)
+
+	// Closing.
+	closeMu    sync.Mutex
+	closeSent  bool
+	peerClose  CloseError
+	peerClosed chan struct{} // closed when the peer's close frame is read
+	closeOnce  sync.Once
+	closed     chan struct{} // closed when the TCP connection is closed
+
+	// Pings waiting for their pong, by payload.
+	pingMu  sync.Mutex
+	pingSeq uint64
+	pings   map[string]chan struct{}
+}
+
+func newConn(nc net.Conn, client bool, proto string, cfg connConfig, buffered []byte) *Conn {
+	cfg = cfg.withDefaults()
+	c := &Conn{
+		nc:         nc,
+		client:     client,
+		proto:      proto,
+		cfg:        cfg,
+		msgMu:      make(chan struct{}, 1),
+		frameMu:    make(chan struct{}, 1),
+		peerClosed: make(chan struct{}),
+		closed:     make(chan struct{}),
+	}
+	c.readLimit.Store(cfg.readLimit)
+	c.mr.c = c
+	c.mw.c = c
+	c.rdl.set = nc.SetReadDeadline
+	c.wdl.set = nc.SetWriteDeadline
+	if client {
+		var seed [32]byte
+		crand.Read(seed[:])
+		c.rng = rand.NewChaCha8(seed)
+	}
+	if len(buffered) > 0 {
+		size := readBufSize
+		if len(buffered) > size {
+			size = len(buffered)
+		}
+		c.rbuf = make([]byte, size)
+		c.rend = copy(c.rbuf, buffered)
+	}
+	return c
+}
+
+// Subprotocol returns the subprotocol negotiated in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.proto }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SetReadLimit sets the largest message, in bytes, that the Conn accepts
+// from now on; a negative n removes the limit. A message announced larger
+// than the limit fails the connection with 1009 (StatusMessageTooBig) before
+// any of its payload is read. The default is DefaultReadLimit, or the
+// ReadLimit of the options. Safe to call from any goroutine.
+func (c *Conn) SetReadLimit(n int64) {
+	if n < 0 {
+		n = -1
+	}
+	c.readLimit.Store(n)
+}
+
+// CloseNow closes the TCP connection at once, without a close handshake.
+// Blocked reads and writes return. It is idempotent and safe to call from
+// any goroutine.
+func (c *Conn) CloseNow() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.nc.Close()
+		close(c.closed)
+	})
+	return err
+}
+
+// Close performs the closing handshake: it sends a close frame with code and
+// reason, waits up to the close timeout for the peer's close frame, and then
+// closes the TCP connection in every case. After it, reads return the
+// CloseError the peer sent. The reason is cut to fit a control frame.
+// StatusNoStatusRcvd sends a close frame without a code. A code that may not
+// appear on the wire (for example 1004–1006 or 1015) is an error, and nothing
+// is closed.
+//
+// Close is idempotent and safe to call from any goroutine: a second call
+// waits for the first to finish and returns nil. Close does not need a
+// concurrent reader; if none is reading it reads (and discards) what arrives
+// until the peer's close frame.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	var payload [maxControlPayload]byte
+	p, err := appendClosePayload(payload[:0], code, reason)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(c.cfg.closeTimeout)
+	if !c.startClose() {
+		c.waitClosed(deadline)
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	err = c.writeFrame(ctx, opClose, true, p)
+	if err == nil {
+		c.awaitPeerClose(deadline)
+	}
+	c.CloseNow()
+	if errors.Is(err, net.ErrClosed) {
+		return nil // closed meanwhile by the peer or CloseNow
+	}
+	return err
+}
+
+// startClose marks the close frame as ours to send. It returns false when a
+// close frame was already sent (or is being sent) by someone else.
+func (c *Conn) startClose() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closeSent {
+		return false
+	}
+	c.closeSent = true
+	return true
+}
+
+// waitClosed waits for the TCP connection to close, up to deadline, and then
+// closes it.
+func (c *Conn) waitClosed(deadline time.Time) {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-c.closed:
+	case <-t.C:
+		c.CloseNow()
+	}
+}
+
+// awaitPeerClose waits for the peer's close frame until deadline. If no one
+// is reading, it reads itself.
+func (c *Conn) awaitPeerClose(deadline time.Time) {
+	select {
+	case <-c.peerClosed:
+		return
+	case <-c.closed:
+		return
+	default:
+	}
+	if c.readMu.TryLock() {
+		defer c.readMu.Unlock()
+		c.rdl.disarm()
+		c.rctx = nil
+		c.nc.SetReadDeadline(deadline)
+		for c.readErr == nil {
+			if err := c.skipMessage(); err != nil {
+				c.setReadErr(err)
+				break
+			}
+			h, err := c.nextDataFrame()
+			if err != nil {
+				c.setReadErr(err)
+				break
+			}
+			if err := c.beginMessage(h); err != nil {
+				c.setReadErr(err)
+			}
+		}
+		return
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-c.peerClosed:
+	case <-c.closed:
+	case <-t.C:
+	}
+}
+
+// fail fails the connection (RFC 6455 §7.1.7): it sends a close frame with
+// the error's code, if no close frame was sent yet, and closes TCP.
+func (c *Conn) fail(pe *ProtocolError) *ProtocolError {
+	if c.startClose() {
+		var payload [maxControlPayload]byte
+		p, _ := appendClosePayload(payload[:0], pe.Code, pe.Reason)
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+		c.writeFrame(ctx, opClose, true, p)
+		cancel()
+	}
+	c.CloseNow()
+	return pe
+}
+
+// Ping sends a ping and returns when its pong arrives, when ctx ends, or when
+// the connection closes. The pong is read by the connection's reader, so a
+// goroutine must be reading (Next, Reader or Read) for Ping to return nil.
+func (c *Conn) Ping(ctx context.Context) error {
+	c.pingMu.Lock()
+	c.pingSeq++
+	var p [8]byte
+	for i := range p {
+		p[i] = byte(c.pingSeq >> (56 - 8*i))
+	}
+	key := string(p[:])
+	if c.pings == nil {
+		c.pings = make(map[string]chan struct{})
+	}
+	done := make(chan struct{})
+	c.pings[key] = done
+	c.pingMu.Unlock()
+	defer func() {
+		c.pingMu.Lock()
+		delete(c.pings, key)
+		c.pingMu.Unlock()
+	}()
+	if err := c.writeFrame(ctx, opPing, true, p[:]); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return errClosed
+	}
+}
+
+// gotPong wakes the Ping waiting for payload p, if any.
+func (c *Conn) gotPong(p []byte) {
+	c.pingMu.Lock()
+	if done, ok := c.pings[string(p)]; ok {
+		close(done)
+		delete(c.pings, string(p))
+	}
+	c.pingMu.Unlock()
+}
+
+// aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// ctxDeadline ties a context to a net.Conn deadline without a goroutine: while
+// armed, the end of ctx sets the deadline in the past, which interrupts the
+// blocked call; disarm undoes that so the connection can be used again. It is
+// used by one owner at a time (the holder of the read or frame lock).
+type ctxDeadline struct {
+	set  func(time.Time) error
+	stop func() bool
+
+	mu    sync.Mutex
+	gen   uint64
+	fired bool
+}
+
+func (d *ctxDeadline) arm(ctx context.Context) {
+	d.disarm()
+	if ctx == nil || ctx.Done() == nil {
+		return
+	}
+	d.mu.Lock()
+	gen := d.gen
+	d.mu.Unlock()
+	d.stop = context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		if d.gen == gen {
+			d.fired = true
+			d.set(aLongTimeAgo)
+		}
+		d.mu.Unlock()
+	})
+}
+
+func (d *ctxDeadline) disarm() {
+	if d.stop == nil {
+		return
+	}
+	d.stop()
+	d.stop = nil
+	d.mu.Lock()
+	d.gen++
+	fired := d.fired
+	d.fired = false
+	d.mu.Unlock()
+	if fired {
+		d.set(time.Time{})
+	}
+}

@@ -1,0 +1,61 @@
+// Package ws is a streaming WebSocket implementation (RFC 6455) on the
+// standard library. A message is a stream: an incoming message's Body is an
+// io.Reader whose bytes arrive frame by frame, and an outgoing message is an
+// io.WriteCloser whose every Write leaves as a fragment, so a message of any
+// size passes in bounded memory.
+//
+// A server in three lines, relaying every message to every socket:
+//
+//	var srv *ws.Server
+//	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, srv, c) }, nil)
+//	http.ListenAndServe("localhost:8080", srv)
+//
+// and a client:
+//
+//	c, _, err := ws.Dial(ctx, "ws://localhost:8080", nil)
+//	err = c.Write(ctx, ws.Text, []byte("hello"))
+//	typ, msg, err := c.Read(ctx)
+//	c.Close(ws.StatusNormalClosure, "")
+//
+// A Conn is a wesos.Source[Message] (Next) and a wesos.Sink[Message] (Send);
+// a Server is a Sink that broadcasts, so the flows of package flow compose
+// with sockets.
+//
+// # Events
+//
+// The node seed's events have these Go forms:
+//
+//   - server "open": the Server's handler runs for the new Conn.
+//   - server "error": AcceptOptions.ErrorLog receives failed handshakes and
+//     dropped connections; errors with a caller are returned to it.
+//   - server "close": Server.Shutdown returns.
+//   - socket "message": Conn.Next or Conn.Reader returns a message.
+//   - socket "ping": the OnPing option is called; the pong is sent
+//     automatically.
+//   - socket "close": a read returns a CloseError with the peer's code and
+//     reason (matching io.EOF for 1000 and 1001).
+//   - socket "end": a read returns an error matching
+//     CloseError{Code: StatusAbnormalClosure} once TCP ended without a
+//     close frame.
+//
+// # Reading, writing and contexts
+//
+// Reads are single-consumer, and control frames are handled inside reads:
+// keep reading a Conn whose peer may ping or close. Writes are safe from any
+// goroutine; data messages never interleave, and pongs and close frames pass
+// between the fragments of a message being written.
+//
+// A context ends a call, not the connection: a read interrupted by its
+// context returns ctx.Err() and the next read resumes the frame where it
+// stopped. A write interrupted before any byte of its frame left returns
+// ctx.Err() and the connection stays usable; a frame cut in the middle
+// cannot be resumed, so then the connection is closed. Closing is always
+// explicit: Close (handshake with the code you choose) or CloseNow.
+//
+// # Protocol errors
+//
+// A peer that breaks the protocol gets the close code RFC 6455 names and the
+// read returns a *ProtocolError with the same code: 1002 for framing
+// violations, 1007 for text that is not UTF-8 (checked as it streams), 1009
+// for a message over the read limit (refused before its payload is read).
+package ws

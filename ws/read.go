@@ -1,0 +1,414 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+)
+
+// readBufSize is the size of a connection's read buffer. Payload reads into
+// a caller's buffer at least this large bypass it.
+const readBufSize = 4096
+
+// Next returns the next data message; it makes Conn a wesos.Source[Message].
+// The message's Body streams the payload as its frames arrive and is valid
+// until the next call to Next or Reader, which discards what was not read.
+// After the peer's close frame Next returns a CloseError (matching io.EOF for
+// a normal close), after a protocol violation a *ProtocolError.
+//
+// ctx governs this call and the reads of the returned Body. When ctx ends,
+// the blocked read returns ctx.Err() but the connection stays usable: the
+// frame being read resumes where it stopped on the next call (with a fresh
+// context). Closing is always explicit.
+func (c *Conn) Next(ctx context.Context) (Message, error) {
+	t, r, err := c.Reader(ctx)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Type: t, Body: r}, nil
+}
+
+// Reader returns the type of the next data message and a reader of its
+// payload, with the semantics of Next.
+func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readErr != nil {
+		return 0, nil, c.readErr
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	c.rctx = ctx
+	c.rdl.arm(ctx)
+	if err := c.skipMessage(); err != nil {
+		return 0, nil, c.readError(err)
+	}
+	h, err := c.nextDataFrame()
+	if err != nil {
+		return 0, nil, c.readError(err)
+	}
+	if err := c.beginMessage(h); err != nil {
+		return 0, nil, c.readError(err)
+	}
+	if c.msgText {
+		return Text, &c.mr, nil
+	}
+	return Binary, &c.mr, nil
+}
+
+// Read reads a whole message into a new slice. The read limit bounds its size.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	t, r, err := c.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.readMu.Lock()
+	size := c.frameLeft
+	c.readMu.Unlock()
+	if size < 512 {
+		size = 512
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return t, b, nil
+		}
+		if err != nil {
+			return t, nil, err
+		}
+	}
+}
+
+// messageReader is the Body of the message being read. There is one per Conn.
+type messageReader struct{ c *Conn }
+
+// Read reads the message payload; it returns io.EOF, together with the last
+// bytes, when the message's final frame is done.
+func (r *messageReader) Read(p []byte) (int, error) {
+	c := r.c
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	if !c.msgOpen {
+		return 0, io.EOF
+	}
+	n, err := c.readMessage(p)
+	if err != nil && err != io.EOF {
+		err = c.readError(err)
+	}
+	return n, err
+}
+
+// readMessage reads payload bytes of the open message into p.
+func (c *Conn) readMessage(p []byte) (int, error) {
+	for c.frameLeft == 0 {
+		if c.frame.fin {
+			return 0, c.endMessage()
+		}
+		h, err := c.nextDataFrame()
+		if err != nil {
+			return 0, err
+		}
+		if err := c.continueMessage(h); err != nil {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.frameLeft {
+		p = p[:c.frameLeft]
+	}
+	n, err := c.readPayload(p)
+	if c.msgText && !c.utf8.valid(p[:n]) {
+		return 0, &ProtocolError{StatusInvalidFramePayloadData, "text message is not valid UTF-8"}
+	}
+	if err != nil {
+		return n, err
+	}
+	if c.frameLeft == 0 && c.frame.fin {
+		return n, c.endMessage()
+	}
+	return n, nil
+}
+
+// endMessage closes the message whose final frame is done.
+func (c *Conn) endMessage() error {
+	c.msgOpen = false
+	if c.msgText && !c.utf8.complete() {
+		return &ProtocolError{StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence"}
+	}
+	return io.EOF
+}
+
+// skipMessage reads and discards the rest of the open message, if any.
+func (c *Conn) skipMessage() error {
+	var scratch [512]byte
+	for c.msgOpen {
+		if _, err := c.readMessage(scratch[:]); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// beginMessage starts a message with its first frame h.
+func (c *Conn) beginMessage(h header) error {
+	if h.op == opContinuation {
+		return &ProtocolError{StatusProtocolError, "continuation frame with no message to continue"}
+	}
+	c.msgOpen = true
+	c.msgText = h.op == opText
+	c.msgLen = 0
+	c.utf8.reset()
+	return c.continueMessage(h)
+}
+
+// continueMessage accepts the next frame h of the open message.
+func (c *Conn) continueMessage(h header) error {
+	if limit := c.readLimit.Load(); limit >= 0 && h.length > limit-c.msgLen {
+		return &ProtocolError{StatusMessageTooBig, fmt.Sprintf("message exceeds the read limit of %d bytes", limit)}
+	}
+	c.msgLen += h.length
+	c.frame = h
+	c.frameLeft = h.length
+	c.maskPos = 0
+	return nil
+}
+
+// nextDataFrame reads frame headers, handling every control frame on the
+// way, until the header of a data frame, which it checks against the state
+// of the connection.
+func (c *Conn) nextDataFrame() (header, error) {
+	for {
+		h, n, err := c.peekHeader()
+		if err != nil {
+			return header{}, err
+		}
+		if err := c.checkHeader(h); err != nil {
+			return header{}, err
+		}
+		if h.op.isControl() {
+			// The whole control frame is buffered before any of it is
+			// consumed, so that an interrupted read loses nothing.
+			if err := c.fill(n + int(h.length)); err != nil {
+				return header{}, err
+			}
+			payload := c.rbuf[c.rpos+n : c.rpos+n+int(h.length)]
+			if h.masked {
+				maskBytes(h.key, 0, payload)
+			}
+			c.rpos += n + int(h.length)
+			if err := c.handleControl(h.op, payload); err != nil {
+				return header{}, err
+			}
+			continue
+		}
+		if c.msgOpen && h.op != opContinuation {
+			return header{}, &ProtocolError{StatusProtocolError, "new data frame inside a fragmented message"}
+		}
+		if !c.msgOpen && h.op == opContinuation {
+			return header{}, &ProtocolError{StatusProtocolError, "continuation frame with no message to continue"}
+		}
+		c.rpos += n
+		return h, nil
+	}
+}
+
+// checkHeader applies the rules that need no payload.
+func (c *Conn) checkHeader(h header) error {
+	switch {
+	case h.rsv != 0:
+		return &ProtocolError{StatusProtocolError, "reserved bits set without a negotiated extension"}
+	case h.op.isReserved():
+		return &ProtocolError{StatusProtocolError, fmt.Sprintf("reserved opcode %#x", byte(h.op))}
+	case h.op.isControl() && h.length > maxControlPayload:
+		return &ProtocolError{StatusProtocolError, "control frame payload longer than 125 bytes"}
+	case h.op.isControl() && !h.fin:
+		return &ProtocolError{StatusProtocolError, "fragmented control frame"}
+	case !c.client && !h.masked:
+		return &ProtocolError{StatusProtocolError, "unmasked frame from a client"}
+	case c.client && h.masked:
+		return &ProtocolError{StatusProtocolError, "masked frame from a server"}
+	}
+	return nil
+}
+
+// peekHeader parses the next frame header, reading as needed, without
+// consuming it.
+func (c *Conn) peekHeader() (header, int, error) {
+	for {
+		h, n, need, err := parseHeader(c.rbuf[c.rpos:c.rend])
+		if err != nil {
+			return header{}, 0, &ProtocolError{StatusProtocolError, err.Error()}
+		}
+		if n > 0 {
+			return h, n, nil
+		}
+		if err := c.fill(need); err != nil {
+			return header{}, 0, err
+		}
+	}
+}
+
+// handleControl acts on a control frame.
+func (c *Conn) handleControl(op opcode, payload []byte) error {
+	switch op {
+	case opPing:
+		if c.cfg.onPing != nil {
+			c.cfg.onPing(payload)
+		}
+		err := c.writeFrame(c.readContext(), opPong, true, payload)
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+	case opPong:
+		c.gotPong(payload)
+	case opClose:
+		ce, pe := parseClosePayload(payload)
+		if pe != nil {
+			return pe
+		}
+		c.closeMu.Lock()
+		c.peerClose = ce
+		echo := !c.closeSent
+		c.closeSent = true
+		c.closeMu.Unlock()
+		close(c.peerClosed)
+		if echo {
+			var b [2]byte
+			p, _ := appendClosePayload(b[:0], ce.Code, "")
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+			c.writeFrame(ctx, opClose, true, p)
+			cancel()
+		}
+		c.CloseNow()
+		return ce
+	}
+	return nil
+}
+
+func (c *Conn) readContext() context.Context {
+	if c.rctx != nil {
+		return c.rctx
+	}
+	return context.Background()
+}
+
+// readPayload reads payload bytes of the current frame into p, which must be
+// no longer than frameLeft, and unmasks them.
+func (c *Conn) readPayload(p []byte) (int, error) {
+	var n int
+	var err error
+	switch {
+	case c.rpos < c.rend:
+		n = copy(p, c.rbuf[c.rpos:c.rend])
+		c.rpos += n
+	case len(p) >= readBufSize:
+		n, err = c.nc.Read(p)
+	default:
+		if err = c.fill(1); err == nil {
+			n = copy(p, c.rbuf[c.rpos:c.rend])
+			c.rpos += n
+		}
+	}
+	if c.frame.masked {
+		c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
+	}
+	c.frameLeft -= int64(n)
+	if n > 0 && err != nil && c.frameLeft == 0 {
+		err = nil // the frame is complete; the error will show on the next read
+	}
+	return n, err
+}
+
+// fill reads until at least need bytes are buffered.
+func (c *Conn) fill(need int) error {
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, readBufSize)
+	}
+	if c.rend-c.rpos >= need {
+		return nil
+	}
+	if c.rpos == c.rend {
+		c.rpos, c.rend = 0, 0
+	} else if len(c.rbuf)-c.rpos < need {
+		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rpos = 0
+	}
+	for c.rend-c.rpos < need {
+		n, err := c.nc.Read(c.rbuf[c.rend:])
+		c.rend += n
+		if err != nil {
+			if c.rend-c.rpos >= need {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readError turns an error met while reading into the error to return. A
+// read interrupted by the end of the read context leaves the connection
+// usable; every other error ends it and sticks.
+func (c *Conn) readError(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) && c.rctx != nil && c.rctx.Err() != nil {
+		return c.rctx.Err()
+	}
+	return c.setReadErr(err)
+}
+
+// setReadErr records why the connection can no longer be read, failing it
+// for a protocol violation, and returns that error.
+func (c *Conn) setReadErr(err error) error {
+	var pe *ProtocolError
+	var ce CloseError
+	switch {
+	case errors.As(err, &pe):
+		err = c.fail(pe)
+	case errors.As(err, &ce):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("%w: %w", CloseError{Code: StatusAbnormalClosure}, io.ErrUnexpectedEOF)
+		c.CloseNow()
+	default:
+		c.closeMu.Lock()
+		peerClosed := c.peerClose.Code != 0
+		ce = c.peerClose
+		c.closeMu.Unlock()
+		switch {
+		case peerClosed:
+			err = ce
+		case c.isClosed():
+			err = errClosed
+		default:
+			err = fmt.Errorf("%w: %w", CloseError{Code: StatusAbnormalClosure}, err)
+		}
+		c.CloseNow()
+	}
+	c.readErr = err
+	c.msgOpen = false
+	c.rdl.disarm()
+	c.rctx = nil
+	return err
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}

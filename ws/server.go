@@ -1,0 +1,421 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultBroadcastQueue is how many bytes of broadcast frames a connection
+// may fall behind before Server.Send waits for it, when the options leave
+// BroadcastQueue at zero.
+const DefaultBroadcastQueue = 1 << 20
+
+// DefaultSlowTimeout is how long Server.Send waits for a connection whose
+// broadcast queue is full before it drops it, when the options leave
+// SlowTimeout at zero.
+const DefaultSlowTimeout = time.Second
+
+// ErrServerClosed is returned by Server.Send after Shutdown has begun.
+var ErrServerClosed = errors.New("ws: server closed")
+
+// broadcastChunk is the most payload one broadcast frame carries.
+const broadcastChunk = 32 << 10
+
+// Server is an http.Handler that upgrades requests, runs a handler for each
+// connection, tracks the open ones, and is itself a wesos.Sink[Message] that
+// broadcasts to all of them: the Go form of the seed's server, where
+// wesos.Pipe(ctx, srv, c) relays every message of c to every socket.
+//
+// When a handler returns, its connection is closed with 1000 (if it is not
+// closed already). Shutdown sends 1001 to every connection and waits for the
+// handlers.
+type Server struct {
+	handler func(ctx context.Context, c *Conn)
+	opts    AcceptOptions
+	log     *slog.Logger
+	queue   int64
+	slow    time.Duration
+
+	ctx    context.Context // ends when Shutdown has closed the connections
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	peers    map[*Conn]*peer
+	closing  bool
+	handlers sync.WaitGroup
+	sends    sync.WaitGroup // broadcasts in progress
+	drains   sync.WaitGroup // goroutines writing broadcast frames
+
+	order sync.Mutex // orders the start of broadcast messages
+}
+
+// NewServer returns a Server that runs handler, in the request's goroutine,
+// for each accepted connection. opts may be nil.
+func NewServer(handler func(ctx context.Context, c *Conn), opts *AcceptOptions) *Server {
+	s := &Server{handler: handler, peers: make(map[*Conn]*peer)}
+	if opts != nil {
+		s.opts = *opts
+	}
+	s.log = s.opts.ErrorLog
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.queue = s.opts.BroadcastQueue
+	if s.queue <= 0 {
+		s.queue = DefaultBroadcastQueue
+	}
+	s.slow = s.opts.SlowTimeout
+	if s.slow <= 0 {
+		s.slow = DefaultSlowTimeout
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// ServeHTTP upgrades the request and runs the handler. During Shutdown it
+// answers 503.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	defer s.handlers.Done()
+
+	c, err := Accept(w, r, &s.opts)
+	if err != nil {
+		s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	p := &peer{c: c, space: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.Close(StatusGoingAway, "server is shutting down")
+		return
+	}
+	s.peers[c] = p
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer func() {
+		stop()
+		cancel()
+		s.mu.Lock()
+		delete(s.peers, c)
+		s.mu.Unlock()
+		c.Close(StatusNormalClosure, "")
+	}()
+	s.handler(ctx, c)
+}
+
+// Len returns the number of open connections.
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.peers)
+}
+
+// Send broadcasts m to every open connection; it makes Server a
+// wesos.Sink[Message]. The body streams: each read of m.Body becomes one
+// frame, encoded once and written to every connection as it arrives, so a
+// message of any size passes in bounded memory. Messages reach every
+// connection in the order their Send calls began, and concurrent Sends are
+// safe.
+//
+// Each connection has its own queue; the connections' pace does not stall
+// one another. A connection that falls more than BroadcastQueue bytes behind
+// makes Send wait up to SlowTimeout; if it is still behind then, it is
+// dropped: closed with 1008 (StatusPolicyViolation, reason "too slow") and
+// left out of later broadcasts. A failing connection is dropped likewise.
+// Neither is an error of Send, which fails only when ctx ends, m.Body fails,
+// or after Shutdown began. If the body fails midway, the message is ended
+// with an empty final frame and the error is returned.
+func (s *Server) Send(ctx context.Context, m Message) error {
+	op, err := opcodeOf(m.Type)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.sends.Add(1)
+	s.mu.Unlock()
+	defer s.sends.Done()
+
+	first := &bframe{ready: make(chan struct{})}
+	s.order.Lock()
+	s.mu.Lock()
+	peers := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		s.enqueue(p, first)
+	}
+	s.order.Unlock()
+
+	if m.Body == nil {
+		m.Body = http.NoBody
+	}
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	chunk := (*bp)[:min(len(*bp), broadcastChunk)]
+	node := first
+	for {
+		n, rerr := m.Body.Read(chunk)
+		fin := rerr == io.EOF
+		if rerr != nil && !fin {
+			fin = true
+			n = 0
+		}
+		if n > 0 || fin {
+			node = s.publish(peers, node, op, fin, chunk[:n])
+			op = opContinuation
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+		if err := s.backpressure(ctx, peers); err != nil {
+			s.publish(peers, node, op, true, nil)
+			return err
+		}
+	}
+}
+
+// bframe is one broadcast frame, encoded once and shared by every receiver.
+// Its fields are set before ready is closed and never change after.
+type bframe struct {
+	ready chan struct{}
+	b     []byte  // the frame: header and payload
+	fin   bool    // the last frame of the message
+	next  *bframe // the following frame, if !fin
+}
+
+// peer is a connection's broadcast queue.
+type peer struct {
+	c       *Conn
+	pending atomic.Int64  // bytes published to it and not yet written
+	space   chan struct{} // signalled when pending drops
+	dropped atomic.Bool
+
+	mu      sync.Mutex
+	queue   []*bframe // first frames of the messages waiting for it
+	running bool      // a drain goroutine serves the queue
+}
+
+// publish fills node with a frame and returns the next node to fill.
+func (s *Server) publish(peers []*peer, node *bframe, op opcode, fin bool, p []byte) *bframe {
+	h := header{fin: fin, op: op, length: int64(len(p))}
+	b := make([]byte, headerSize(h)+len(p))
+	copy(b[putHeader(b, h):], p)
+	node.b, node.fin = b, fin
+	if !fin {
+		node.next = &bframe{ready: make(chan struct{})}
+	}
+	for _, q := range peers {
+		q.pending.Add(int64(len(b)))
+	}
+	close(node.ready)
+	return node.next
+}
+
+// backpressure waits while a receiver is more than the queue size behind,
+// dropping one that stays behind longer than the slow timeout.
+func (s *Server) backpressure(ctx context.Context, peers []*peer) error {
+	for _, p := range peers {
+		if p.pending.Load() <= s.queue || p.dropped.Load() {
+			continue
+		}
+		t := time.NewTimer(s.slow)
+		for p.pending.Load() > s.queue && !p.dropped.Load() {
+			select {
+			case <-p.space:
+			case <-p.c.closed:
+				p.dropped.Store(true)
+			case <-t.C:
+				s.drop(p)
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		t.Stop()
+	}
+	return nil
+}
+
+// drop closes a receiver that cannot keep up. The close frame goes out after
+// the frame being written, if the peer still reads at all.
+func (s *Server) drop(p *peer) {
+	if p.dropped.Swap(true) {
+		return
+	}
+	s.log.Info("ws: dropping a connection that fell behind the broadcast", "remote", p.c.RemoteAddr())
+	s.drains.Add(1)
+	go func() {
+		defer s.drains.Done()
+		p.c.Close(StatusPolicyViolation, "too slow")
+	}()
+}
+
+// enqueue adds a message to a receiver's queue, starting its drain goroutine
+// if none runs.
+func (s *Server) enqueue(p *peer, first *bframe) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queue = append(p.queue, first)
+	if !p.running {
+		p.running = true
+		s.drains.Add(1)
+		go s.drain(p)
+	}
+}
+
+// drain writes a receiver's queued messages, one after the other, and ends
+// when the queue is empty.
+func (s *Server) drain(p *peer) {
+	defer s.drains.Done()
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.running = false
+			p.mu.Unlock()
+			return
+		}
+		first := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		s.deliver(p, first)
+	}
+}
+
+// deliver writes one broadcast message to a receiver, frame by frame as
+// they are published, holding the receiver's message lock throughout so no
+// other data message interleaves.
+func (s *Server) deliver(p *peer, node *bframe) {
+	c := p.c
+	held := false
+	defer func() {
+		if held {
+			unlock(c.msgMu)
+		}
+	}()
+	for {
+		select {
+		case <-node.ready:
+		case <-c.closed:
+			p.dropped.Store(true)
+		}
+		if !p.dropped.Load() && !held {
+			select {
+			case c.msgMu <- struct{}{}:
+				held = true
+			case <-c.closed:
+				p.dropped.Store(true)
+			}
+		}
+		if !p.dropped.Load() {
+			if err := c.writeRaw(s.ctx, node.b); err != nil {
+				p.dropped.Store(true)
+			}
+		}
+		if p.dropped.Load() {
+			p.pending.Store(0)
+			notify(p.space)
+			return
+		}
+		p.pending.Add(-int64(len(node.b)))
+		notify(p.space)
+		if node.fin {
+			return
+		}
+		node = node.next
+	}
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Shutdown stops the server: new requests get 503 and Send fails with
+// ErrServerClosed; broadcasts already accepted are delivered; then every
+// connection is sent 1001 (going away) and Shutdown waits for the handlers
+// to return. If ctx ends first, the remaining connections are closed at once
+// and ctx.Err() is returned. Shutdown does not stop the http.Server the
+// Server is mounted on.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	defer s.cancel()
+
+	if err := waitCtx(ctx, &s.sends); err != nil {
+		return s.abort(err)
+	}
+	if err := waitCtx(ctx, &s.drains); err != nil {
+		return s.abort(err)
+	}
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.peers))
+	for c := range s.peers {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var closing sync.WaitGroup
+	for _, c := range conns {
+		closing.Go(func() { c.Close(StatusGoingAway, "server shutting down") })
+	}
+	s.cancel()
+	if err := waitCtx(ctx, &s.handlers); err != nil {
+		return s.abort(err)
+	}
+	closing.Wait()
+	return nil
+}
+
+// abort closes every connection at once.
+func (s *Server) abort(err error) error {
+	s.mu.Lock()
+	for c := range s.peers {
+		c.CloseNow()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	return err
+}
+
+// waitCtx waits for wg or ctx.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

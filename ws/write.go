@@ -1,0 +1,350 @@
+package ws
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// writeBufSize is the size of the pooled buffers that frames are assembled
+// in: a header and a payload that fit leave in one write.
+const writeBufSize = 16 << 10
+
+var writeBufPool = sync.Pool{New: func() any {
+	b := make([]byte, writeBufSize)
+	return &b
+}}
+
+func getWriteBuf() *[]byte  { return writeBufPool.Get().(*[]byte) }
+func putWriteBuf(b *[]byte) { writeBufPool.Put(b) }
+
+// lock acquires a channel mutex, honouring ctx.
+func lock(ctx context.Context, mu chan struct{}) error {
+	select {
+	case mu <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func unlock(mu chan struct{}) { <-mu }
+
+func opcodeOf(t MessageType) (opcode, error) {
+	switch t {
+	case Text:
+		return opText, nil
+	case Binary:
+		return opBinary, nil
+	}
+	return 0, fmt.Errorf("ws: invalid message type %d", int(t))
+}
+
+// Write sends p as one message of type t, in a single frame. It is safe to
+// call from any goroutine; ctx bounds the wait for the connection and the
+// write itself. A write interrupted after part of its frame went out leaves
+// the stream broken, so it closes the connection.
+func (c *Conn) Write(ctx context.Context, t MessageType, p []byte) error {
+	op, err := opcodeOf(t)
+	if err != nil {
+		return err
+	}
+	if err := lock(ctx, c.msgMu); err != nil {
+		return err
+	}
+	defer unlock(c.msgMu)
+	return c.writeFrame(ctx, op, true, p)
+}
+
+// Writer starts a message of type t and returns its stream: every Write
+// leaves at once as a fragment (a frame with FIN unset; the first carries
+// the message type, the rest are continuations), and Close sends the final
+// frame. The writer also implements io.ReaderFrom, so io.Copy into it needs
+// no extra buffer. Until Close, other data messages wait (control frames do
+// not). ctx governs every write of the message. The writer must not be used
+// after Close.
+func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error) {
+	op, err := opcodeOf(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock(ctx, c.msgMu); err != nil {
+		return nil, err
+	}
+	c.mw = messageWriter{c: c, ctx: ctx, op: op, open: true}
+	return &c.mw, nil
+}
+
+// Send sends m, streaming its Body out as fragments as it is read; it makes
+// Conn a wesos.Sink[Message]. A Body whose length is known (it has a Len
+// method, like *bytes.Reader) and that fits a buffer leaves as a single
+// frame; a Body that returns its last bytes together with io.EOF (as a
+// received Message's Body does) ends the message with them, so an echoed
+// single-frame message stays a single frame. If reading Body fails after
+// part of the message went out, the message is ended with an empty final
+// frame (the peer sees it cut short) and the error is returned.
+func (c *Conn) Send(ctx context.Context, m Message) error {
+	op, err := opcodeOf(m.Type)
+	if err != nil {
+		return err
+	}
+	if m.Body == nil {
+		return c.Write(ctx, m.Type, nil)
+	}
+	if err := lock(ctx, c.msgMu); err != nil {
+		return err
+	}
+	c.mw = messageWriter{c: c, ctx: ctx, op: op, open: true}
+	_, err = c.mw.copyFrom(m.Body, true)
+	if cerr := c.mw.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// messageWriter is the stream of an outgoing message. There is one per Conn.
+type messageWriter struct {
+	c    *Conn
+	ctx  context.Context
+	op   opcode // the opcode of the next frame
+	open bool   // Close not called yet
+	done bool   // the final frame was sent
+	sent bool   // at least one frame was sent
+}
+
+var errWriterClosed = errors.New("ws: write to a closed message writer")
+
+// Write sends p as one fragment.
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if !w.open || w.done {
+		return 0, errWriterClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.c.writeFrame(w.ctx, w.op, false, p); err != nil {
+		return 0, err
+	}
+	w.op = opContinuation
+	w.sent = true
+	return len(p), nil
+}
+
+// ReadFrom sends what it reads from r, each read as one fragment.
+func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !w.open || w.done {
+		return 0, errWriterClosed
+	}
+	return w.copyFrom(r, false)
+}
+
+// copyFrom sends what it reads from r, each read as one frame assembled in
+// place in a pooled buffer. With final set, a read that returns data
+// together with io.EOF sends that data as the final frame.
+func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
+	// A body of known length that fits one buffer leaves as a single frame.
+	if l, ok := r.(interface{ Len() int }); ok && final && l.Len() <= writeBufSize-maxHeaderSize {
+		bp := getWriteBuf()
+		defer putWriteBuf(bp)
+		n, err := io.ReadFull(r, (*bp)[maxHeaderSize:maxHeaderSize+l.Len()])
+		if err != nil {
+			return int64(n), err
+		}
+		if err := w.c.writeFrameBuf(w.ctx, w.op, true, (*bp)[:maxHeaderSize+n]); err != nil {
+			return 0, err
+		}
+		w.done = true
+		return int64(n), nil
+	}
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, rerr := r.Read(buf[maxHeaderSize:])
+		fin := final && rerr == io.EOF
+		if n > 0 || fin {
+			if err := w.c.writeFrameBuf(w.ctx, w.op, fin, buf[:maxHeaderSize+n]); err != nil {
+				return total, err
+			}
+			total += int64(n)
+			w.op = opContinuation
+			w.sent = true
+			w.done = fin
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// Close sends the final frame (empty, since every Write left as a fragment)
+// and lets the next message go. If the writer's context has ended, the final
+// frame still goes out within the close timeout; if it cannot, the stream is
+// broken and the connection is closed.
+func (w *messageWriter) Close() error {
+	if !w.open {
+		return errWriterClosed
+	}
+	w.open = false
+	c := w.c
+	defer unlock(c.msgMu)
+	if w.done {
+		return nil
+	}
+	ctx := w.ctx
+	if ctx.Err() != nil && w.sent {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+		defer cancel()
+	}
+	err := c.writeFrame(ctx, w.op, true, nil)
+	if err != nil && w.sent {
+		c.CloseNow()
+	}
+	w.done = true
+	return err
+}
+
+// writeFrame sends one frame with payload p, which it does not modify.
+func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) error {
+	if len(p) <= writeBufSize-maxHeaderSize {
+		bp := getWriteBuf()
+		defer putWriteBuf(bp)
+		b := append((*bp)[:maxHeaderSize], p...)
+		return c.writeFrameBuf(ctx, op, fin, b)
+	}
+	if err := lock(ctx, c.frameMu); err != nil {
+		return err
+	}
+	defer unlock(c.frameMu)
+	if c.wclosed {
+		return errClosed
+	}
+	h := header{fin: fin, op: op, length: int64(len(p)), masked: c.client}
+	if c.client {
+		return c.writeMaskedLocked(ctx, h, p)
+	}
+	var hb [maxHeaderSize]byte
+	hn := putHeader(hb[:], h)
+	c.wv[0], c.wv[1] = hb[:hn], p
+	c.wbufs = c.wv[:]
+	c.wdl.arm(ctx)
+	n, err := c.wbufs.WriteTo(c.nc)
+	c.wdl.disarm()
+	c.wv[1] = nil
+	c.wbufs = nil
+	return c.writeError(ctx, n, err, op)
+}
+
+// writeMaskedLocked sends a large client frame, masking the payload through
+// pooled buffers so that the caller's bytes stay untouched.
+func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error {
+	c.maskKey(&h)
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	buf := *bp
+	hn := putHeader(buf, h)
+	c.wdl.arm(ctx)
+	defer c.wdl.disarm()
+	var written int64
+	pos, off := 0, hn
+	for len(p) > 0 || off > 0 {
+		n := copy(buf[off:], p)
+		p = p[n:]
+		pos = maskBytes(h.key, pos, buf[off:off+n])
+		m, err := c.nc.Write(buf[:off+n])
+		written += int64(m)
+		if err != nil {
+			return c.writeError(ctx, written, err, h.op)
+		}
+		off = 0
+	}
+	return c.noteWritten(h.op)
+}
+
+// writeFrameBuf sends one frame assembled in b: b[:maxHeaderSize] is room
+// for the header and b[maxHeaderSize:] is the payload, which is masked in
+// place on the client side.
+func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, fin bool, b []byte) error {
+	if err := lock(ctx, c.frameMu); err != nil {
+		return err
+	}
+	defer unlock(c.frameMu)
+	if c.wclosed {
+		return errClosed
+	}
+	p := b[maxHeaderSize:]
+	h := header{fin: fin, op: op, length: int64(len(p)), masked: c.client}
+	if c.client {
+		c.maskKey(&h)
+		maskBytes(h.key, 0, p)
+	}
+	start := maxHeaderSize - headerSize(h)
+	putHeader(b[start:], h)
+	c.wdl.arm(ctx)
+	n, err := c.nc.Write(b[start:])
+	c.wdl.disarm()
+	return c.writeError(ctx, int64(n), err, op)
+}
+
+// writeRaw sends bytes that already form whole frames (a broadcast frame
+// encoded once for many connections). The caller holds msgMu if the bytes
+// are part of a data message.
+func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
+	if err := lock(ctx, c.frameMu); err != nil {
+		return err
+	}
+	defer unlock(c.frameMu)
+	if c.wclosed {
+		return errClosed
+	}
+	c.wdl.arm(ctx)
+	n, err := c.nc.Write(b)
+	c.wdl.disarm()
+	return c.writeError(ctx, int64(n), err, opBinary)
+}
+
+func (c *Conn) maskKey(h *header) {
+	binary.LittleEndian.PutUint32(h.key[:], uint32(c.rng.Uint64()))
+}
+
+// writeError turns the result of a frame write into the error to return. A
+// write stopped by ctx before any byte left keeps the connection usable; a
+// frame cut in the middle breaks the stream, so the connection is closed.
+func (c *Conn) writeError(ctx context.Context, written int64, err error, op opcode) error {
+	if err == nil {
+		return c.noteWritten(op)
+	}
+	if c.isClosed() {
+		return errClosed
+	}
+	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) && written == 0 {
+		return ctx.Err()
+	}
+	c.CloseNow()
+	if ctx.Err() != nil {
+		return fmt.Errorf("ws: write interrupted mid-frame, connection closed: %w", ctx.Err())
+	}
+	return fmt.Errorf("ws: write: %w", err)
+}
+
+// noteWritten records a close frame; nothing may follow it.
+func (c *Conn) noteWritten(op opcode) error {
+	if op == opClose {
+		c.wclosed = true
+	}
+	return nil
+}
