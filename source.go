@@ -68,8 +68,7 @@ func (s *sliceSource[T]) Next(ctx context.Context) (T, error) {
 		return zero, io.EOF
 	}
 	v := s.vs[0]
-	s.vs[0] = zero // do not keep the value alive
-	s.vs = s.vs[1:]
+	s.vs = s.vs[1:] // the caller's slice is left as it was
 	return v, nil
 }
 

@@ -1,0 +1,418 @@
+package wesos_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/wesos/wesos"
+	"github.com/wesos/wesos/flow"
+	"github.com/wesos/wesos/ws"
+)
+
+// TestMain checks that no test of the package leaves a goroutine behind:
+// every server, connection and flow stops what it started.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// startServer serves srv on 127.0.0.1 and returns its ws:// URL; the
+// server is shut down when the test ends.
+func startServer(t *testing.T, srv *ws.Server) string {
+	t.Helper()
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http")
+}
+
+func dial(t *testing.T, ctx context.Context, url string) *ws.Conn {
+	t.Helper()
+	c, _, err := ws.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// relayServer is the seed's one-liner: every message of every socket goes
+// to every socket.
+func relayServer(opts *ws.AcceptOptions) *ws.Server {
+	var srv *ws.Server
+	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		wesos.Pipe(ctx, srv, c)
+	}, opts)
+	return srv
+}
+
+// waitLen waits until srv has n open connections.
+func waitLen(t *testing.T, srv *ws.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Len() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("server has %d connections, want %d", srv.Len(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Every client sends sequence-numbered messages through Pipe(ctx, srv, c);
+// every client receives every message, each sender's in order.
+func TestPipelineBroadcast(t *testing.T) {
+	const clients, perClient = 32, 200
+	srv := relayServer(nil)
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	conns := make([]*ws.Conn, clients)
+	for i := range conns {
+		conns[i] = dial(t, ctx, url)
+	}
+	waitLen(t, srv, clients)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*clients)
+	for i, c := range conns {
+		wg.Go(func() { // reader: all messages, per-sender order
+			next := make([]int, clients)
+			for range clients * perClient {
+				_, p, err := c.Read(ctx)
+				if err != nil {
+					errs <- fmt.Errorf("client %d read: %w", i, err)
+					return
+				}
+				var from, seq int
+				if _, err := fmt.Sscanf(string(p), "%d:%d", &from, &seq); err != nil {
+					errs <- fmt.Errorf("client %d got %q", i, p)
+					return
+				}
+				if seq != next[from] {
+					errs <- fmt.Errorf("client %d: from %d got seq %d, want %d", i, from, seq, next[from])
+					return
+				}
+				next[from]++
+			}
+		})
+		wg.Go(func() { // writer
+			for seq := range perClient {
+				if err := c.Write(ctx, ws.Text, fmt.Appendf(nil, "%d:%d", i, seq)); err != nil {
+					errs <- fmt.Errorf("client %d write: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, c := range conns {
+		c.Close(ws.StatusNormalClosure, "")
+	}
+}
+
+// stream is a deterministic pseudo-random byte stream.
+type stream struct {
+	state uint64
+	left  int64
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	for i := 0; i+8 <= len(p); i += 8 {
+		s.state = s.state*6364136223846793005 + 1442695040888963407
+		binary.LittleEndian.PutUint64(p[i:], s.state)
+	}
+	for i := len(p) &^ 7; i < len(p); i++ {
+		p[i] = byte(i)
+	}
+	s.left -= int64(len(p))
+	return len(p), nil
+}
+
+// A 1 GiB message relayed from one client to four others through the
+// server streams in bounded memory.
+func TestPipelineRelayHugeMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1 GiB relay")
+	}
+	const size = 1 << 30
+	srv := relayServer(&ws.AcceptOptions{ReadLimit: -1, BroadcastQueue: 4 << 20, SlowTimeout: 30 * time.Second})
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	sender := dial(t, ctx, url)
+	sender.SetReadLimit(-1)
+	receivers := make([]*ws.Conn, 4)
+	for i := range receivers {
+		receivers[i] = dial(t, ctx, url)
+		receivers[i].SetReadLimit(-1)
+	}
+	waitLen(t, srv, 5)
+
+	stop := make(chan struct{})
+	var peak uint64
+	var sampler sync.WaitGroup
+	sampler.Go(func() { peak = sampleHeap(stop) })
+
+	want := sha256.New()
+	var wg sync.WaitGroup
+	sums := make([][]byte, len(receivers))
+	errs := make([]error, len(receivers))
+	for i, c := range receivers {
+		wg.Go(func() {
+			_, r, err := c.Reader(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, r)
+			if err == nil && n != size {
+				err = fmt.Errorf("got %d bytes", n)
+			}
+			sums[i], errs[i] = h.Sum(nil), err
+		})
+	}
+	wg.Go(func() { // the sender's own copy
+		if _, r, err := sender.Reader(ctx); err == nil {
+			io.Copy(io.Discard, r)
+		}
+	})
+	w, err := sender.Writer(ctx, ws.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyBuffer(w, io.TeeReader(&stream{state: 1, left: size}, want), make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(stop)
+	sampler.Wait()
+	for i := range receivers {
+		if errs[i] != nil {
+			t.Fatalf("receiver %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(sums[i], want.Sum(nil)) {
+			t.Fatalf("receiver %d: payload differs", i)
+		}
+	}
+	t.Logf("peak live heap %.1f MiB", float64(peak)/(1<<20))
+	if peak > 64<<20 {
+		t.Fatalf("peak live heap %d MiB, want under 64 MiB", peak>>20)
+	}
+}
+
+// sampleHeap reports the largest HeapInuse seen until stop is closed.
+func sampleHeap(stop <-chan struct{}) uint64 {
+	var peak uint64
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+		select {
+		case <-stop:
+			return peak
+		case <-t.C:
+		}
+	}
+}
+
+// A client that stops reading is dropped with 1008 while the others still
+// receive every message.
+func TestPipelineSlowClient(t *testing.T) {
+	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 256 << 10, SlowTimeout: 200 * time.Millisecond})
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	sender := dial(t, ctx, url)
+	fast := dial(t, ctx, url)
+	stalled := dial(t, ctx, url) // never reads until the end
+	waitLen(t, srv, 3)
+
+	const messages = 400
+	payload := bytes.Repeat([]byte("x"), 64<<10) // 25 MiB in all: more than any socket buffer
+	var wg sync.WaitGroup
+	var fastErr error
+	wg.Go(func() {
+		for i := range messages {
+			_, p, err := fast.Read(ctx)
+			if err != nil {
+				fastErr = fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+			if binary.BigEndian.Uint32(p) != uint32(i) {
+				fastErr = fmt.Errorf("message %d: got %d", i, binary.BigEndian.Uint32(p))
+				return
+			}
+		}
+	})
+	wg.Go(func() { // the sender's own copies
+		for range messages {
+			if _, _, err := sender.Read(ctx); err != nil {
+				return
+			}
+		}
+	})
+	start := time.Now()
+	for i := range messages {
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		if err := sender.Write(ctx, ws.Binary, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if fastErr != nil {
+		t.Fatal(fastErr)
+	}
+	t.Logf("fast client got all %d messages in %v", messages, time.Since(start))
+
+	// The stalled client now reads: what was queued, then the close.
+	stalled.SetReadLimit(-1)
+	var ce ws.CloseError
+	for {
+		_, _, err := stalled.Read(ctx)
+		if err != nil {
+			if !errors.As(err, &ce) {
+				t.Fatalf("stalled client: %v, want a CloseError", err)
+			}
+			break
+		}
+	}
+	if ce.Code != ws.StatusPolicyViolation {
+		t.Fatalf("stalled client closed with %v, want 1008", ce.Code)
+	}
+	sender.Close(ws.StatusNormalClosure, "")
+	fast.Close(ws.StatusNormalClosure, "")
+}
+
+type reading struct {
+	Sensor string  `json:"sensor"`
+	Value  float64 `json:"value"`
+}
+
+type alert struct {
+	Sensor string `json:"sensor"`
+	Level  string `json:"level"`
+}
+
+// A data-transformation server built from flows: JSON readings in, alerts
+// for the high ones out.
+func TestPipelineJSONTransform(t *testing.T) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		high := flow.Filter(ws.JSON[reading](c), func(r reading) bool { return r.Value > 100 })
+		alerts := flow.Map(high, func(_ context.Context, r reading) (alert, error) {
+			return alert{Sensor: r.Sensor, Level: "high"}, nil
+		})
+		wesos.Pipe(ctx, ws.JSON[alert](c), alerts)
+	}, nil)
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c := dial(t, ctx, url)
+	in := ws.JSON[reading](c)
+	for i, v := range []float64{50, 150, 99, 101, 300} {
+		if err := in.Send(ctx, reading{Sensor: fmt.Sprint("s", i), Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := ws.JSON[alert](c)
+	var got []string
+	for range 3 {
+		a, err := out.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a.Sensor+":"+a.Level)
+	}
+	if want := "s1:high s3:high s4:high"; strings.Join(got, " ") != want {
+		t.Fatalf("got %v, want %s", got, want)
+	}
+	c.Close(ws.StatusNormalClosure, "")
+}
+
+// Fan-in: the messages of several sockets merged into one stream, read
+// message by message while each body is still valid.
+func TestPipelineMerge(t *testing.T) {
+	const sockets, perSocket = 4, 50
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		name := c.Subprotocol()
+		for i := range perSocket {
+			// Large enough to span several frames and reads.
+			msg := name + ":" + fmt.Sprint(i) + ":" + strings.Repeat("y", 20000)
+			if err := c.Write(ctx, ws.Text, []byte(msg)); err != nil {
+				return
+			}
+		}
+		c.Close(ws.StatusNormalClosure, "done")
+	}, &ws.AcceptOptions{Subprotocols: []string{"a", "b", "c", "d"}})
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	srcs := make([]wesos.Source[ws.Message], sockets)
+	for i := range srcs {
+		c, _, err := ws.Dial(ctx, url, &ws.DialOptions{Subprotocols: []string{string(rune('a' + i))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		srcs[i] = c
+	}
+	merged := flow.Merge(ctx, srcs...)
+	next := map[string]int{}
+	for m, err := range wesos.All(ctx, merged) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := io.ReadAll(m.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.SplitN(string(p), ":", 3)
+		if len(parts) != 3 || len(parts[2]) != 20000 || parts[1] != fmt.Sprint(next[parts[0]]) {
+			t.Fatalf("unexpected message %.40q (next from %s is %d)", p, parts[0], next[parts[0]])
+		}
+		next[parts[0]]++
+	}
+	for i := range sockets {
+		if n := next[string(rune('a'+i))]; n != perSocket {
+			t.Fatalf("socket %c: %d messages, want %d", 'a'+i, n, perSocket)
+		}
+	}
+}
