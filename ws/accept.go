@@ -55,6 +55,10 @@ type AcceptOptions struct {
 	// means DefaultBroadcastQueue.
 	BroadcastQueue int64
 
+	// Compression turns on permessage-deflate (RFC 7692) when the client
+	// offers it. Nil (the default) leaves messages uncompressed.
+	Compression *CompressionOptions
+
 	// SlowTimeout is how long a broadcast waits for a connection that is
 	// BroadcastQueue bytes behind before dropping it with 1008. Zero means
 	// DefaultSlowTimeout.
@@ -116,6 +120,16 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if proto != "" {
 		resp.WriteString("Sec-WebSocket-Protocol: " + proto + "\r\n")
 	}
+	var deflate *deflateState
+	if opts.Compression != nil {
+		// A malformed offer is declined, not refused: the connection
+		// goes on uncompressed.
+		offers, _ := parseExtensions(r.Header.Values("Sec-WebSocket-Extensions"))
+		if params, ok := acceptDeflate(offers, opts.Compression); ok {
+			resp.WriteString("Sec-WebSocket-Extensions: " + params.String() + "\r\n")
+			deflate = newDeflateState(params, false, opts.Compression)
+		}
+	}
 	for name, values := range w.Header() {
 		switch http.CanonicalHeaderKey(name) {
 		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length":
@@ -142,7 +156,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if n := brw.Reader.Buffered(); n > 0 {
 		buffered, _ = brw.Reader.Peek(n)
 	}
-	return newConn(nc, false, proto, cfg, buffered), nil
+	return newConn(nc, false, proto, cfg, deflate, buffered), nil
 }
 
 // checkRequest validates a handshake request and returns its key and the

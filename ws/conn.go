@@ -110,6 +110,15 @@ type Conn struct {
 	rctx      context.Context
 	rdl       ctxDeadline
 
+	// permessage-deflate, when negotiated.
+	deflate       *deflateState
+	msgCompressed bool          // the message being read is compressed
+	msgOut        int64         // its decompressed bytes so far
+	msgBroken     bool          // its decompression was interrupted and cannot resume
+	infl          io.ReadCloser // its decompressor
+	inflSrc       inflateSource // the compressed bytes of its frames
+	sw            sliceWriter   // where the compressor writes (guarded by msgMu)
+
 	// Write side. msgMu is held by a data message from its first frame to
 	// its last; frameMu is held for each frame. Both are channels so that
 	// waiting for them honours a context.
@@ -136,7 +145,7 @@ type Conn struct {
 	pings   map[string]chan struct{}
 }
 
-func newConn(nc net.Conn, client bool, proto string, cfg connConfig, buffered []byte) *Conn {
+func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *deflateState, buffered []byte) *Conn {
 	cfg = cfg.withDefaults()
 	c := &Conn{
 		nc:         nc,
@@ -147,7 +156,9 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, buffered []
 		frameMu:    make(chan struct{}, 1),
 		peerClosed: make(chan struct{}),
 		closed:     make(chan struct{}),
+		deflate:    deflate,
 	}
+	c.inflSrc.c = c
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c

@@ -42,6 +42,10 @@ type DialOptions struct {
 	// http.ProxyFromEnvironment.
 	Proxy func(*http.Request) (*url.URL, error)
 
+	// Compression offers permessage-deflate (RFC 7692). Nil (the default)
+	// offers no compression.
+	Compression *CompressionOptions
+
 	// ReadLimit is the largest message, in bytes, that the connection accepts
 	// (see Conn.SetReadLimit). Zero means DefaultReadLimit; negative, no limit.
 	ReadLimit int64
@@ -113,6 +117,9 @@ func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.R
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	if len(opts.Subprotocols) > 0 {
 		req.Header.Set("Sec-WebSocket-Protocol", strings.Join(opts.Subprotocols, ", "))
+	}
+	if opts.Compression != nil {
+		req.Header.Set("Sec-WebSocket-Extensions", offerDeflate(opts.Compression))
 	}
 
 	nc, err := dialConn(ctx, req, opts)
@@ -251,7 +258,8 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 	if err != nil {
 		return nil, nil, ctxErr(ctx, err)
 	}
-	if err := checkResponse(resp, key, req.Header.Get("Sec-WebSocket-Protocol") != "", opts.Subprotocols); err != nil {
+	deflate, err := checkResponse(resp, key, req.Header.Get("Sec-WebSocket-Protocol") != "", opts)
+	if err != nil {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -268,32 +276,44 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 		logger:       opts.ErrorLog,
 	}
 	resp.Body = http.NoBody
-	return newConn(nc, true, resp.Header.Get("Sec-WebSocket-Protocol"), cfg, buffered), resp, nil
+	return newConn(nc, true, strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol")), cfg, deflate, buffered), resp, nil
 }
 
-// checkResponse validates the server's handshake response (RFC 6455 §4.1).
-func checkResponse(resp *http.Response, key string, offeredProto bool, protos []string) error {
+// checkResponse validates the server's handshake response (RFC 6455 §4.1)
+// and returns the negotiated compression, if any.
+func checkResponse(resp *http.Response, key string, offeredProto bool, opts *DialOptions) (*deflateState, error) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return fmt.Errorf("server answered %s, not 101 Switching Protocols", resp.Status)
+		return nil, fmt.Errorf("server answered %s, not 101 Switching Protocols", resp.Status)
 	}
 	if !hasToken(resp.Header, "Upgrade", "websocket") {
-		return errors.New(`handshake response lacks "Upgrade: websocket"`)
+		return nil, errors.New(`handshake response lacks "Upgrade: websocket"`)
 	}
 	if !hasToken(resp.Header, "Connection", "upgrade") {
-		return errors.New(`handshake response lacks "Connection: Upgrade"`)
+		return nil, errors.New(`handshake response lacks "Connection: Upgrade"`)
 	}
 	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(key) {
-		return fmt.Errorf("handshake response has a wrong Sec-WebSocket-Accept %q", got)
-	}
-	if ext := resp.Header.Values("Sec-WebSocket-Extensions"); len(ext) > 0 {
-		return fmt.Errorf("server chose extensions that were not offered: %q", strings.Join(ext, ", "))
+		return nil, fmt.Errorf("handshake response has a wrong Sec-WebSocket-Accept %q", got)
 	}
 	if p := resp.Header.Values("Sec-WebSocket-Protocol"); len(p) > 0 {
-		if len(p) > 1 || !offeredProto || !slices.Contains(protos, strings.TrimSpace(p[0])) {
-			return fmt.Errorf("server chose a subprotocol that was not offered: %q", strings.Join(p, ", "))
+		if len(p) > 1 || !offeredProto || !slices.Contains(opts.Subprotocols, strings.TrimSpace(p[0])) {
+			return nil, fmt.Errorf("server chose a subprotocol that was not offered: %q", strings.Join(p, ", "))
 		}
 	}
-	return nil
+	ext := resp.Header.Values("Sec-WebSocket-Extensions")
+	if len(ext) == 0 {
+		return nil, nil
+	}
+	if opts.Compression == nil {
+		return nil, fmt.Errorf("server chose extensions that were not offered: %q", strings.Join(ext, ", "))
+	}
+	params, ok, err := checkDeflateResponse(ext)
+	if err != nil {
+		return nil, fmt.Errorf("bad permessage-deflate response: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return newDeflateState(params, true, opts.Compression), nil
 }
 
 // ctxErr prefers the context's error to the I/O error it caused.

@@ -112,6 +112,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 
 // readMessage reads payload bytes of the open message into p.
 func (c *Conn) readMessage(p []byte) (int, error) {
+	if c.msgCompressed {
+		return c.readInflated(p)
+	}
 	for c.frameLeft == 0 {
 		if c.frame.fin {
 			return 0, c.endMessage()
@@ -143,6 +146,10 @@ func (c *Conn) readMessage(p []byte) (int, error) {
 // endMessage closes the message whose final frame is done.
 func (c *Conn) endMessage() error {
 	c.msgOpen = false
+	if c.infl != nil {
+		c.deflate.release(c.infl)
+		c.infl = nil
+	}
 	if c.msgText && !c.utf8.complete() {
 		return &ProtocolError{StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence"}
 	}
@@ -151,6 +158,11 @@ func (c *Conn) endMessage() error {
 
 // skipMessage reads and discards the rest of the open message, if any.
 func (c *Conn) skipMessage() error {
+	if c.msgBroken {
+		if err := c.skipBroken(); err != nil {
+			return err
+		}
+	}
 	var scratch [512]byte
 	for c.msgOpen {
 		if _, err := c.readMessage(scratch[:]); err != nil {
@@ -163,6 +175,155 @@ func (c *Conn) skipMessage() error {
 	return nil
 }
 
+// skipBroken discards, without decompressing, the frames of a compressed
+// message whose decompression was interrupted.
+func (c *Conn) skipBroken() error {
+	var scratch [512]byte
+	for {
+		n, err := c.inflSrc.Read(scratch[:])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		_ = n
+	}
+	c.msgBroken = false
+	c.msgOpen = false
+	c.deflate.release(c.infl)
+	c.infl = nil
+	return nil
+}
+
+// readInflated reads decompressed bytes of the open compressed message. The
+// read limit applies to the decompressed size: at most one byte past it is
+// ever produced before the connection fails with 1009.
+func (c *Conn) readInflated(p []byte) (int, error) {
+	if c.msgBroken {
+		return 0, errMessageBroken
+	}
+	limit := c.readLimit.Load()
+	if limit >= 0 && int64(len(p)) > limit-c.msgOut+1 {
+		p = p[:limit-c.msgOut+1]
+	}
+	n, err := c.infl.Read(p)
+	if n > 0 {
+		c.msgOut += int64(n)
+		if limit >= 0 && c.msgOut > limit {
+			return 0, &ProtocolError{StatusMessageTooBig, fmt.Sprintf("decompressed message exceeds the read limit of %d bytes", limit)}
+		}
+		if c.msgText && !c.utf8.valid(p[:n]) {
+			return 0, &ProtocolError{StatusInvalidFramePayloadData, "text message is not valid UTF-8"}
+		}
+		c.deflate.remember(p[:n])
+	}
+	switch {
+	case err == nil:
+		return n, nil
+	case c.inflSrc.err != nil:
+		// The frames failed beneath the decompressor, which cannot resume.
+		err = c.inflSrc.err
+		if errors.Is(err, os.ErrDeadlineExceeded) && c.rctx != nil && c.rctx.Err() != nil {
+			if c.deflate.takeoverIn {
+				return n, &ProtocolError{StatusInternalError, "compressed message interrupted; its context is lost"}
+			}
+			c.msgBroken = true
+		}
+		return n, err
+	case err == io.ErrUnexpectedEOF && c.inflSrc.tail == 0:
+		// The flush tail is consumed: the message is complete.
+		return n, c.endMessage()
+	case err == io.EOF:
+		// A final deflate block ended the stream: at most the flush tail
+		// may follow it.
+		var scratch [8]byte
+		extra := 0
+		for {
+			m, rerr := c.inflSrc.Read(scratch[:])
+			extra += m
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				return n, rerr
+			}
+			if extra > len(deflateTail) {
+				return 0, &ProtocolError{StatusInvalidFramePayloadData, "data after the final deflate block"}
+			}
+		}
+		return n, c.endMessage()
+	}
+	return 0, &ProtocolError{StatusInvalidFramePayloadData, "invalid deflate data: " + err.Error()}
+}
+
+var errMessageBroken = errors.New("ws: compressed message abandoned after an interrupted read")
+
+// inflateSource feeds the decompressor the payload of the compressed
+// message's frames, then the flush tail the sender removed. It records the
+// first error of the frames beneath.
+type inflateSource struct {
+	c    *Conn
+	tail int // bytes of deflateTail still to give
+	err  error
+	one  [1]byte
+}
+
+func (s *inflateSource) Read(p []byte) (int, error) {
+	c := s.c
+	for c.frameLeft == 0 {
+		if c.frame.fin {
+			if s.tail > 0 {
+				n := copy(p, deflateTail[len(deflateTail)-s.tail:])
+				s.tail -= n
+				return n, nil
+			}
+			return 0, io.EOF
+		}
+		h, err := c.nextDataFrame()
+		if err == nil {
+			err = c.continueMessage(h)
+		}
+		if err != nil {
+			s.err = err
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.frameLeft {
+		p = p[:c.frameLeft]
+	}
+	n, err := c.readPayload(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// ReadByte makes inflateSource a flate.Reader, so the decompressor reads it
+// directly, without a bufio.Reader of its own.
+func (s *inflateSource) ReadByte() (byte, error) {
+	c := s.c
+	if c.frameLeft > 0 && c.rpos < c.rend {
+		b := c.rbuf[c.rpos]
+		if c.frame.masked {
+			b ^= c.frame.key[c.maskPos]
+			c.maskPos = (c.maskPos + 1) & 3
+		}
+		c.rpos++
+		c.frameLeft--
+		return b, nil
+	}
+	for {
+		n, err := s.Read(s.one[:])
+		if n == 1 {
+			return s.one[0], nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
 // beginMessage starts a message with its first frame h.
 func (c *Conn) beginMessage(h header) error {
 	if h.op == opContinuation {
@@ -172,6 +333,14 @@ func (c *Conn) beginMessage(h header) error {
 	c.msgText = h.op == opText
 	c.msgLen = 0
 	c.utf8.reset()
+	c.msgCompressed = h.rsv&bitRSV1 != 0
+	c.msgBroken = false
+	if c.msgCompressed {
+		c.msgOut = 0
+		c.inflSrc.tail = len(deflateTail)
+		c.inflSrc.err = nil
+		c.infl = c.deflate.decompressor(&c.inflSrc)
+	}
 	return c.continueMessage(h)
 }
 
@@ -228,8 +397,12 @@ func (c *Conn) nextDataFrame() (header, error) {
 
 // checkHeader applies the rules that need no payload.
 func (c *Conn) checkHeader(h header) error {
+	rsv := h.rsv
+	if c.deflate != nil && (h.op == opText || h.op == opBinary) {
+		rsv &^= bitRSV1 // a compressed message (RFC 7692 §6)
+	}
 	switch {
-	case h.rsv != 0:
+	case rsv != 0:
 		return &ProtocolError{StatusProtocolError, "reserved bits set without a negotiated extension"}
 	case h.op.isReserved():
 		return &ProtocolError{StatusProtocolError, fmt.Sprintf("reserved opcode %#x", byte(h.op))}

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"compress/flate"
 	"context"
 	"errors"
 	"io"
@@ -96,7 +97,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	p := &peer{c: c, space: make(chan struct{}, 1)}
+	p := &peer{c: c, space: make(chan struct{}, 1), z: c.deflate != nil && !c.deflate.takeoverOut}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -174,6 +175,8 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	bp := getWriteBuf()
 	defer putWriteBuf(bp)
 	chunk := (*bp)[:min(len(*bp), broadcastChunk)]
+	enc := s.newEncoder(peers)
+	defer enc.release()
 	node := first
 	for {
 		n, rerr := m.Body.Read(chunk)
@@ -183,7 +186,8 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 			n = 0
 		}
 		if n > 0 || fin {
-			node = s.publish(peers, node, op, fin, chunk[:n])
+			b, z := enc.encode(op, fin, chunk[:n])
+			node = s.publish(peers, node, b, z)
 			op = opContinuation
 		}
 		if rerr == io.EOF {
@@ -193,9 +197,71 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 			return rerr
 		}
 		if err := s.backpressure(ctx, peers); err != nil {
-			s.publish(peers, node, op, true, nil)
+			b, z := enc.encode(op, true, nil)
+			s.publish(peers, node, b, z)
 			return err
 		}
+	}
+}
+
+// encoder turns a broadcast message's chunks into frames: plain ones, and
+// compressed ones, made once, for the receivers that negotiated
+// permessage-deflate without server context takeover. (Receivers with
+// takeover get the plain frames; an uncompressed message is always
+// allowed.)
+type encoder struct {
+	s        *Server
+	wantZ    bool // some receiver takes compressed frames
+	decided  bool // the message's first frame is encoded
+	compress bool
+	zw       *flate.Writer
+	zsw      sliceWriter
+}
+
+func (s *Server) newEncoder(peers []*peer) *encoder {
+	e := &encoder{s: s}
+	if s.opts.Compression != nil {
+		for _, p := range peers {
+			e.wantZ = e.wantZ || p.z
+		}
+	}
+	return e
+}
+
+// encode returns the frames for one chunk: plain, and compressed or nil.
+func (e *encoder) encode(op opcode, fin bool, p []byte) (plain, z []byte) {
+	h := header{fin: fin, op: op, length: int64(len(p))}
+	plain = make([]byte, headerSize(h)+len(p))
+	copy(plain[putHeader(plain, h):], p)
+	if !e.decided {
+		e.decided = true
+		threshold := e.s.opts.Compression.threshold()
+		e.compress = e.wantZ && (!fin || threshold < 0 || len(p) >= threshold)
+		if e.compress {
+			e.zw = getFlateWriter(e.s.opts.Compression.level(), &e.zsw)
+			h.rsv = bitRSV1
+		}
+	}
+	if !e.compress {
+		return plain, nil
+	}
+	e.zsw.b = make([]byte, maxHeaderSize, maxHeaderSize+len(p)/2+64)
+	if err := appendCompressed(e.zw, &e.zsw, p, fin); err != nil {
+		e.compress = false // cannot happen with a sliceWriter; stay correct anyway
+		return plain, nil
+	}
+	h.length = int64(len(e.zsw.b) - maxHeaderSize)
+	start := maxHeaderSize - headerSize(h)
+	putHeader(e.zsw.b[start:], h)
+	z = e.zsw.b[start:]
+	e.zsw.b = nil
+	return plain, z
+}
+
+func (e *encoder) release() {
+	if e.zw != nil {
+		putFlateWriter(e.s.opts.Compression.level(), e.zw)
+		e.zw = nil
 	}
 }
 
@@ -204,6 +270,7 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 type bframe struct {
 	ready chan struct{}
 	b     []byte  // the frame: header and payload
+	z     []byte  // the same compressed, or nil
 	fin   bool    // the last frame of the message
 	next  *bframe // the following frame, if !fin
 }
@@ -211,6 +278,7 @@ type bframe struct {
 // peer is a connection's broadcast queue.
 type peer struct {
 	c       *Conn
+	z       bool          // takes the compressed frames of a broadcast
 	pending atomic.Int64  // bytes published to it and not yet written
 	space   chan struct{} // signalled when pending drops
 	dropped atomic.Bool
@@ -221,19 +289,25 @@ type peer struct {
 }
 
 // publish fills node with a frame and returns the next node to fill.
-func (s *Server) publish(peers []*peer, node *bframe, op opcode, fin bool, p []byte) *bframe {
-	h := header{fin: fin, op: op, length: int64(len(p))}
-	b := make([]byte, headerSize(h)+len(p))
-	copy(b[putHeader(b, h):], p)
-	node.b, node.fin = b, fin
-	if !fin {
+func (s *Server) publish(peers []*peer, node *bframe, b, z []byte) *bframe {
+	node.b, node.z = b, z
+	node.fin = b[0]&bitFIN != 0
+	if !node.fin {
 		node.next = &bframe{ready: make(chan struct{})}
 	}
 	for _, q := range peers {
-		q.pending.Add(int64(len(b)))
+		q.pending.Add(int64(len(node.frameFor(q))))
 	}
 	close(node.ready)
 	return node.next
+}
+
+// frameFor returns the bytes of the frame that receiver p takes.
+func (f *bframe) frameFor(p *peer) []byte {
+	if p.z && f.z != nil {
+		return f.z
+	}
+	return f.b
 }
 
 // backpressure waits while a receiver is more than the queue size behind,
@@ -333,7 +407,7 @@ func (s *Server) deliver(p *peer, node *bframe) {
 			}
 		}
 		if !p.dropped.Load() {
-			if err := c.writeRaw(s.ctx, node.b); err != nil {
+			if err := c.writeRaw(s.ctx, node.frameFor(p)); err != nil {
 				p.dropped.Store(true)
 			}
 		}
@@ -342,7 +416,7 @@ func (s *Server) deliver(p *peer, node *bframe) {
 			notify(p.space)
 			return
 		}
-		p.pending.Add(-int64(len(node.b)))
+		p.pending.Add(-int64(len(node.frameFor(p))))
 		notify(p.space)
 		if node.fin {
 			return

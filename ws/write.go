@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -62,6 +63,10 @@ func (c *Conn) Write(ctx context.Context, t MessageType, p []byte) error {
 		return err
 	}
 	defer unlock(c.msgMu)
+	if c.deflate.compresses(len(p)) {
+		c.mw = messageWriter{c: c, ctx: ctx, op: op, open: true}
+		return c.mw.frame(p, true)
+	}
 	return c.writeFrame(ctx, op, true, p)
 }
 
@@ -119,6 +124,69 @@ type messageWriter struct {
 	open bool   // Close not called yet
 	done bool   // the final frame was sent
 	sent bool   // at least one frame was sent
+
+	compress bool          // the message is compressed (decided on its first frame)
+	fw       *flate.Writer // its compressor, while the message lasts
+}
+
+// frame sends p as the next frame of the message, compressed if the
+// message is.
+func (w *messageWriter) frame(p []byte, fin bool) error {
+	c := w.c
+	w.decide(len(p), fin)
+	var err error
+	if w.compress {
+		err = w.compressed(p, fin)
+	} else {
+		err = c.writeFrame(w.ctx, w.op, fin, p)
+	}
+	if err != nil {
+		return err
+	}
+	w.op = opContinuation
+	w.sent = true
+	w.done = fin
+	return nil
+}
+
+// decide settles, on the first frame, whether the message is compressed: a
+// whole message by the threshold, a streamed one (first frame not final)
+// always, since its size is unknown.
+func (w *messageWriter) decide(n int, fin bool) {
+	if !w.sent {
+		w.compress = w.c.deflate != nil && (!fin || w.c.deflate.compresses(n))
+	}
+}
+
+// compressed sends p as a compressed frame: the first frame of the message
+// carries RSV1 (RFC 7692 §6.1).
+func (w *messageWriter) compressed(p []byte, fin bool) error {
+	c := w.c
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	c.sw.b = (*bp)[:maxHeaderSize]
+	defer func() { c.sw.b = nil }()
+	if w.fw == nil {
+		w.fw = c.deflate.compressor(&c.sw)
+	}
+	err := appendCompressed(w.fw, &c.sw, p, fin)
+	if fin || err != nil {
+		c.deflate.releaseCompressor(w.fw)
+		w.fw = nil
+	}
+	var rsv byte
+	if !w.sent {
+		rsv = bitRSV1
+	}
+	if err == nil {
+		err = c.writeFrameBuf(w.ctx, w.op, rsv, fin, c.sw.b)
+	}
+	if err != nil && c.deflate.takeoverOut {
+		// The peer will never see what the compressor took in: the
+		// shared context is lost.
+		c.CloseNow()
+	}
+	return err
 }
 
 var errWriterClosed = errors.New("ws: write to a closed message writer")
@@ -131,11 +199,9 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeFrame(w.ctx, w.op, false, p); err != nil {
+	if err := w.frame(p, false); err != nil {
 		return 0, err
 	}
-	w.op = opContinuation
-	w.sent = true
 	return len(p), nil
 }
 
@@ -152,17 +218,21 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 // together with io.EOF sends that data as the final frame.
 func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 	// A body of known length that fits one buffer leaves as a single frame.
-	if l, ok := r.(interface{ Len() int }); ok && final && l.Len() <= writeBufSize-maxHeaderSize {
+	if l, ok := r.(interface{ Len() int }); ok && final && l.Len() <= writeBufSize-maxHeaderSize && !w.sent {
 		bp := getWriteBuf()
 		defer putWriteBuf(bp)
 		n, err := io.ReadFull(r, (*bp)[maxHeaderSize:maxHeaderSize+l.Len()])
 		if err != nil {
 			return int64(n), err
 		}
-		if err := w.c.writeFrameBuf(w.ctx, w.op, true, (*bp)[:maxHeaderSize+n]); err != nil {
+		p := (*bp)[:maxHeaderSize+n]
+		if w.c.deflate.compresses(n) {
+			return int64(n), w.frame(p[maxHeaderSize:], true)
+		}
+		if err := w.c.writeFrameBuf(w.ctx, w.op, 0, true, p); err != nil {
 			return 0, err
 		}
-		w.done = true
+		w.sent, w.done = true, true
 		return int64(n), nil
 	}
 	bp := getWriteBuf()
@@ -173,13 +243,19 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 		n, rerr := r.Read(buf[maxHeaderSize:])
 		fin := final && rerr == io.EOF
 		if n > 0 || fin {
-			if err := w.c.writeFrameBuf(w.ctx, w.op, fin, buf[:maxHeaderSize+n]); err != nil {
+			var err error
+			w.decide(n, fin)
+			if w.compress {
+				err = w.frame(buf[maxHeaderSize:maxHeaderSize+n], fin)
+			} else if err = w.c.writeFrameBuf(w.ctx, w.op, 0, fin, buf[:maxHeaderSize+n]); err == nil {
+				w.op = opContinuation
+				w.sent = true
+				w.done = fin
+			}
+			if err != nil {
 				return total, err
 			}
 			total += int64(n)
-			w.op = opContinuation
-			w.sent = true
-			w.done = fin
 		}
 		if rerr == io.EOF {
 			return total, nil
@@ -210,7 +286,8 @@ func (w *messageWriter) Close() error {
 		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.closeTimeout)
 		defer cancel()
 	}
-	err := c.writeFrame(ctx, w.op, true, nil)
+	w.ctx = ctx
+	err := w.frame(nil, true)
 	if err != nil && w.sent {
 		c.CloseNow()
 	}
@@ -224,7 +301,7 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 		bp := getWriteBuf()
 		defer putWriteBuf(bp)
 		b := append((*bp)[:maxHeaderSize], p...)
-		return c.writeFrameBuf(ctx, op, fin, b)
+		return c.writeFrameBuf(ctx, op, 0, fin, b)
 	}
 	if err := lock(ctx, c.frameMu); err != nil {
 		return err
@@ -278,7 +355,7 @@ func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error 
 // writeFrameBuf sends one frame assembled in b: b[:maxHeaderSize] is room
 // for the header and b[maxHeaderSize:] is the payload, which is masked in
 // place on the client side.
-func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, fin bool, b []byte) error {
+func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool, b []byte) error {
 	if err := lock(ctx, c.frameMu); err != nil {
 		return err
 	}
@@ -287,7 +364,7 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, fin bool, b []byte)
 		return errClosed
 	}
 	p := b[maxHeaderSize:]
-	h := header{fin: fin, op: op, length: int64(len(p)), masked: c.client}
+	h := header{fin: fin, rsv: rsv, op: op, length: int64(len(p)), masked: c.client}
 	if c.client {
 		c.maskKey(&h)
 		maskBytes(h.key, 0, p)

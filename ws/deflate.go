@@ -1,0 +1,408 @@
+package ws
+
+import (
+	"compress/flate"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// CompressionOptions turns on permessage-deflate (RFC 7692). A nil
+// *CompressionOptions (the default) turns it off; the zero value turns it
+// on with the defaults described at each field.
+type CompressionOptions struct {
+	// Level is the flate level, from flate.BestSpeed (1) to
+	// flate.BestCompression (9). Zero means flate.BestSpeed.
+	Level int
+
+	// Threshold is the size under which a message goes out uncompressed
+	// (decided on its first frame). Zero means DefaultCompressionThreshold;
+	// negative compresses everything.
+	Threshold int
+
+	// ContextTakeover keeps the compression context from one message to
+	// the next in both directions, which compresses a stream of similar
+	// messages better but keeps a compressor and a 32 KiB window alive per
+	// connection for its whole life (see the package documentation for
+	// the figures). Without it (the default), compressors and
+	// decompressors are pooled and held only while a message passes, and
+	// a broadcast is compressed once for all receivers.
+	ContextTakeover bool
+}
+
+// DefaultCompressionThreshold is the size under which messages go out
+// uncompressed when CompressionOptions.Threshold is zero: below it the
+// frame overhead of deflate outweighs the savings.
+const DefaultCompressionThreshold = 256
+
+const deflateName = "permessage-deflate"
+
+// level is the flate level the options ask for.
+func (o *CompressionOptions) level() int {
+	if o == nil || o.Level == 0 {
+		return flate.BestSpeed
+	}
+	return o.Level
+}
+
+// threshold is the size under which messages go out uncompressed.
+func (o *CompressionOptions) threshold() int {
+	if o == nil || o.Threshold == 0 {
+		return DefaultCompressionThreshold
+	}
+	return o.Threshold
+}
+
+// deflateTail ends every sync-flushed deflate block; the sender removes it
+// from each message and the receiver puts it back (RFC 7692 §7.2.1).
+var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
+
+// deflateParams are the negotiated parameters of a connection.
+type deflateParams struct {
+	serverNoTakeover bool // the server resets its compressor per message
+	clientNoTakeover bool // the client resets its compressor per message
+}
+
+// String renders the parameters as the server's response header value.
+func (p deflateParams) String() string {
+	s := deflateName
+	if p.serverNoTakeover {
+		s += "; server_no_context_takeover"
+	}
+	if p.clientNoTakeover {
+		s += "; client_no_context_takeover"
+	}
+	return s
+}
+
+// extension is one element of a Sec-WebSocket-Extensions header.
+type extension struct {
+	name   string
+	params []extParam
+}
+
+type extParam struct {
+	name, value string
+	hasValue    bool
+}
+
+// parseExtensions parses Sec-WebSocket-Extensions values (RFC 6455 §9.1):
+// comma-separated extensions, each a token with ;-separated parameters
+// whose values are tokens or quoted strings.
+func parseExtensions(values []string) ([]extension, error) {
+	var exts []extension
+	for _, v := range values {
+		for item := range strings.SplitSeq(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			parts := strings.Split(item, ";")
+			name := strings.TrimSpace(parts[0])
+			if !isToken(name) {
+				return nil, fmt.Errorf("bad extension name %q", name)
+			}
+			ext := extension{name: strings.ToLower(name)}
+			for _, p := range parts[1:] {
+				p = strings.TrimSpace(p)
+				pname, pvalue, hasValue := strings.Cut(p, "=")
+				pname, pvalue = strings.TrimSpace(pname), strings.TrimSpace(pvalue)
+				if !isToken(pname) {
+					return nil, fmt.Errorf("bad extension parameter %q", p)
+				}
+				if hasValue {
+					if len(pvalue) >= 2 && pvalue[0] == '"' && pvalue[len(pvalue)-1] == '"' {
+						pvalue = pvalue[1 : len(pvalue)-1]
+					}
+					if !isToken(pvalue) {
+						return nil, fmt.Errorf("bad extension parameter value %q", p)
+					}
+				}
+				ext.params = append(ext.params, extParam{strings.ToLower(pname), pvalue, hasValue})
+			}
+			exts = append(exts, ext)
+		}
+	}
+	return exts, nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// windowBits parses a max_window_bits value: 8 to 15.
+func windowBits(v string) (int, bool) {
+	n, err := strconv.Atoi(v)
+	if err != nil || len(v) > 2 || n < 8 || n > 15 {
+		return 0, false
+	}
+	return n, true
+}
+
+// acceptDeflate chooses, from a client's offers, the first permessage-deflate
+// offer this side can honour, and returns the parameters to answer with. ok
+// is false when no offer is acceptable: the connection goes on uncompressed.
+func acceptDeflate(offers []extension, opts *CompressionOptions) (p deflateParams, ok bool) {
+	for _, ext := range offers {
+		if ext.name != deflateName {
+			continue
+		}
+		if p, ok := acceptDeflateOffer(ext, opts); ok {
+			return p, true
+		}
+	}
+	return deflateParams{}, false
+}
+
+func acceptDeflateOffer(ext extension, opts *CompressionOptions) (deflateParams, bool) {
+	p := deflateParams{
+		serverNoTakeover: !opts.ContextTakeover,
+		clientNoTakeover: !opts.ContextTakeover,
+	}
+	seen := map[string]bool{}
+	for _, param := range ext.params {
+		if seen[param.name] {
+			return p, false // a parameter may appear once
+		}
+		seen[param.name] = true
+		switch param.name {
+		case "server_no_context_takeover":
+			if param.hasValue {
+				return p, false
+			}
+			p.serverNoTakeover = true
+		case "client_no_context_takeover":
+			if param.hasValue {
+				return p, false
+			}
+			p.clientNoTakeover = true
+		case "server_max_window_bits":
+			bits, valid := windowBits(param.value)
+			if !param.hasValue || !valid {
+				return p, false
+			}
+			// compress/flate always uses a 32 KiB window: a smaller one
+			// cannot be honoured, so the offer is declined.
+			if bits < 15 {
+				return p, false
+			}
+		case "client_max_window_bits":
+			// Any window is fine to decompress; the answer need not limit it.
+			if param.hasValue {
+				if _, valid := windowBits(param.value); !valid {
+					return p, false
+				}
+			}
+		default:
+			return p, false
+		}
+	}
+	return p, true
+}
+
+// offerDeflate is the client's offer.
+func offerDeflate(opts *CompressionOptions) string {
+	if opts.ContextTakeover {
+		return deflateName
+	}
+	return deflateName + "; server_no_context_takeover; client_no_context_takeover"
+}
+
+// checkDeflateResponse validates the server's answer to our offer. The
+// client offers no client_max_window_bits, so it may not be answered.
+func checkDeflateResponse(values []string) (p deflateParams, negotiated bool, err error) {
+	exts, err := parseExtensions(values)
+	if err != nil {
+		return p, false, err
+	}
+	if len(exts) == 0 {
+		return p, false, nil
+	}
+	if len(exts) > 1 || exts[0].name != deflateName {
+		return p, false, fmt.Errorf("server chose extensions that were not offered: %q", strings.Join(values, ", "))
+	}
+	seen := map[string]bool{}
+	for _, param := range exts[0].params {
+		if seen[param.name] {
+			return p, false, fmt.Errorf("duplicate permessage-deflate parameter %q", param.name)
+		}
+		seen[param.name] = true
+		switch param.name {
+		case "server_no_context_takeover":
+			p.serverNoTakeover = true
+		case "client_no_context_takeover":
+			p.clientNoTakeover = true
+		case "server_max_window_bits":
+			if _, valid := windowBits(param.value); !param.hasValue || !valid {
+				return p, false, fmt.Errorf("bad server_max_window_bits %q", param.value)
+			}
+		default:
+			return p, false, fmt.Errorf("permessage-deflate parameter %q was not offered", param.name)
+		}
+	}
+	return p, true, nil
+}
+
+// deflateState is a connection's compression: what was negotiated and the
+// (de)compressor it keeps when context takeover is on.
+type deflateState struct {
+	level       int
+	threshold   int
+	takeoverOut bool // this side keeps its compression context
+	takeoverIn  bool // the peer keeps its context: keep a window of output
+
+	fw   *flate.Writer // kept across messages with takeoverOut
+	fr   io.ReadCloser // kept across messages with takeoverIn
+	dict []byte        // the last 32 KiB of decompressed output, with takeoverIn
+}
+
+func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *deflateState {
+	d := &deflateState{level: opts.level(), threshold: opts.threshold()}
+	if client {
+		d.takeoverOut, d.takeoverIn = !p.clientNoTakeover, !p.serverNoTakeover
+	} else {
+		d.takeoverOut, d.takeoverIn = !p.serverNoTakeover, !p.clientNoTakeover
+	}
+	return d
+}
+
+// flateWriterPools holds pooled compressors by level (index level-1).
+var flateWriterPools [9]sync.Pool
+
+func getFlateWriter(level int, w io.Writer) *flate.Writer {
+	if level < flate.BestSpeed || level > flate.BestCompression {
+		level = flate.BestSpeed
+	}
+	if fw, ok := flateWriterPools[level-1].Get().(*flate.Writer); ok {
+		fw.Reset(w)
+		return fw
+	}
+	fw, _ := flate.NewWriter(w, level)
+	return fw
+}
+
+func putFlateWriter(level int, fw *flate.Writer) {
+	if level < flate.BestSpeed || level > flate.BestCompression {
+		level = flate.BestSpeed
+	}
+	fw.Reset(io.Discard)
+	flateWriterPools[level-1].Put(fw)
+}
+
+var flateReaderPool sync.Pool
+
+func getFlateReader(r io.Reader, dict []byte) io.ReadCloser {
+	if fr, ok := flateReaderPool.Get().(io.ReadCloser); ok {
+		fr.(flate.Resetter).Reset(r, dict)
+		return fr
+	}
+	return flate.NewReaderDict(r, dict)
+}
+
+func putFlateReader(fr io.ReadCloser) { flateReaderPool.Put(fr) }
+
+// decompressor returns the decompressor for the next message, reading src.
+func (d *deflateState) decompressor(src io.Reader) io.ReadCloser {
+	if !d.takeoverIn {
+		return getFlateReader(src, nil)
+	}
+	if d.fr == nil {
+		d.fr = flate.NewReaderDict(src, d.dict)
+	} else {
+		d.fr.(flate.Resetter).Reset(src, d.dict)
+	}
+	return d.fr
+}
+
+// release ends a message's use of its decompressor.
+func (d *deflateState) release(fr io.ReadCloser) {
+	if !d.takeoverIn {
+		putFlateReader(fr)
+	}
+}
+
+// remember notes decompressed output for the peer's context takeover.
+func (d *deflateState) remember(p []byte) {
+	if d.takeoverIn {
+		d.rememberOutput(p)
+	}
+}
+
+// compressor returns the compressor for the next message, writing to w,
+// which is the same writer for every message of a connection.
+func (d *deflateState) compressor(w io.Writer) *flate.Writer {
+	if !d.takeoverOut {
+		return getFlateWriter(d.level, w)
+	}
+	if d.fw == nil {
+		d.fw, _ = flate.NewWriter(w, d.level)
+	}
+	return d.fw // its context carries over
+}
+
+// releaseCompressor ends a message's use of its compressor.
+func (d *deflateState) releaseCompressor(fw *flate.Writer) {
+	if !d.takeoverOut {
+		putFlateWriter(d.level, fw)
+	}
+}
+
+// compresses reports whether a message whose first frame carries n bytes
+// goes out compressed.
+func (d *deflateState) compresses(n int) bool {
+	return d != nil && (d.threshold < 0 || n >= d.threshold)
+}
+
+// sliceWriter appends what is written to it to a slice.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// appendCompressed compresses p as part of a message with fw, which writes
+// into sw, and flushes. At the end of the message (fin) it strips the flush
+// tail (RFC 7692 §7.2.1); a frame inside the message keeps it, since the
+// receiver appends a tail only once, after the final frame.
+func appendCompressed(fw *flate.Writer, sw *sliceWriter, p []byte, fin bool) error {
+	if _, err := fw.Write(p); err != nil {
+		return err
+	}
+	if err := fw.Flush(); err != nil {
+		return err
+	}
+	if len(sw.b) < 4 || [4]byte(sw.b[len(sw.b)-4:]) != deflateTail {
+		return errors.New("ws: flate flush did not end with the sync marker")
+	}
+	if fin {
+		sw.b = sw.b[:len(sw.b)-4]
+	}
+	return nil
+}
+
+// rememberOutput keeps the last 32 KiB of decompressed output as the
+// dictionary for the peer's next message (context takeover).
+func (d *deflateState) rememberOutput(p []byte) {
+	const window = 32 << 10
+	if len(p) >= window {
+		d.dict = append(d.dict[:0], p[len(p)-window:]...)
+		return
+	}
+	if over := len(d.dict) + len(p) - window; over > 0 {
+		d.dict = d.dict[:copy(d.dict, d.dict[over:])]
+	}
+	d.dict = append(d.dict, p...)
+}
