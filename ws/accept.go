@@ -45,6 +45,18 @@ type AcceptOptions struct {
 	// must not keep the slice.
 	OnPing func(payload []byte)
 
+	// KeepAlive, if positive, pings the peer whenever nothing has arrived
+	// for this long, and closes the connection (reads then fail) when
+	// nothing arrives within KeepAliveTimeout after the ping: it finds
+	// peers that vanished without a FIN. Pongs are read by the reader, so
+	// the connection must be read. No goroutine waits while the
+	// connection is idle.
+	KeepAlive time.Duration
+
+	// KeepAliveTimeout is how long to wait for an answer to a keepalive
+	// ping. Zero means KeepAlive.
+	KeepAliveTimeout time.Duration
+
 	// ErrorLog receives the errors that have no caller to return to: failed
 	// handshakes and dropped connections seen by a Server. Nil means
 	// slog.Default().
@@ -71,6 +83,8 @@ func (o *AcceptOptions) connConfig() connConfig {
 		closeTimeout: o.CloseTimeout,
 		onPing:       o.OnPing,
 		logger:       o.ErrorLog,
+		keepAlive:    o.KeepAlive,
+		keepTimeout:  o.KeepAliveTimeout,
 	}
 }
 

@@ -59,6 +59,8 @@ type connConfig struct {
 	closeTimeout time.Duration
 	onPing       func([]byte)
 	logger       *slog.Logger
+	keepAlive    time.Duration
+	keepTimeout  time.Duration
 }
 
 func (cfg connConfig) withDefaults() connConfig {
@@ -139,6 +141,8 @@ type Conn struct {
 	closeOnce  sync.Once
 	closed     chan struct{} // closed when the TCP connection is closed
 
+	ka *keepAlive // nil unless the KeepAlive option is set
+
 	// Pings waiting for their pong, by payload.
 	pingMu  sync.Mutex
 	pingSeq uint64
@@ -159,6 +163,9 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		deflate:    deflate,
 	}
 	c.inflSrc.c = c
+	if cfg.keepAlive > 0 {
+		c.ka = startKeepAlive(c, cfg.keepAlive, cfg.keepTimeout)
+	}
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c
@@ -209,6 +216,7 @@ func (c *Conn) CloseNow() error {
 	c.closeOnce.Do(func() {
 		err = c.nc.Close()
 		close(c.closed)
+		c.ka.stop()
 	})
 	return err
 }

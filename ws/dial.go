@@ -58,6 +58,18 @@ type DialOptions struct {
 	// from the reading goroutine, before the pong is sent automatically.
 	OnPing func(payload []byte)
 
+	// KeepAlive, if positive, pings the peer whenever nothing has arrived
+	// for this long, and closes the connection (reads then fail) when
+	// nothing arrives within KeepAliveTimeout after the ping: it finds
+	// peers that vanished without a FIN. Pongs are read by the reader, so
+	// the connection must be read. No goroutine waits while the
+	// connection is idle.
+	KeepAlive time.Duration
+
+	// KeepAliveTimeout is how long to wait for an answer to a keepalive
+	// ping. Zero means KeepAlive.
+	KeepAliveTimeout time.Duration
+
 	// ErrorLog receives errors that have no caller to return to. Nil means
 	// slog.Default().
 	ErrorLog *slog.Logger
@@ -253,7 +265,8 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 	if err := bw.Flush(); err != nil {
 		return nil, nil, ctxErr(ctx, err)
 	}
-	br := bufio.NewReaderSize(nc, readBufSize)
+	// A server may not make the client buffer an endless header.
+	br := bufio.NewReaderSize(&io.LimitedReader{R: nc, N: maxHandshakeResponse}, readBufSize)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		return nil, nil, ctxErr(ctx, err)
@@ -274,10 +287,15 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 		closeTimeout: opts.CloseTimeout,
 		onPing:       opts.OnPing,
 		logger:       opts.ErrorLog,
+		keepAlive:    opts.KeepAlive,
+		keepTimeout:  opts.KeepAliveTimeout,
 	}
 	resp.Body = http.NoBody
 	return newConn(nc, true, strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol")), cfg, deflate, buffered), resp, nil
 }
+
+// maxHandshakeResponse bounds the bytes read for the handshake response.
+const maxHandshakeResponse = 64 << 10
 
 // checkResponse validates the server's handshake response (RFC 6455 §4.1)
 // and returns the negotiated compression, if any.

@@ -490,6 +490,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		c.rpos += n
 	case len(p) >= readBufSize:
 		n, err = c.nc.Read(p)
+		if n > 0 && c.ka != nil {
+			c.ka.alive()
+		}
 	default:
 		if err = c.fill(1); err == nil {
 			n = copy(p, c.rbuf[c.rpos:c.rend])
@@ -523,6 +526,9 @@ func (c *Conn) fill(need int) error {
 	for c.rend-c.rpos < need {
 		n, err := c.nc.Read(c.rbuf[c.rend:])
 		c.rend += n
+		if n > 0 && c.ka != nil {
+			c.ka.alive()
+		}
 		if err != nil {
 			if c.rend-c.rpos >= need {
 				return nil
@@ -563,6 +569,8 @@ func (c *Conn) setReadErr(err error) error {
 		switch {
 		case peerClosed:
 			err = ce
+		case c.ka != nil && c.ka.dead.Load():
+			err = errKeepAlive
 		case c.isClosed():
 			err = errClosed
 		default:

@@ -1,0 +1,79 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// errKeepAlive is the error reads return after keepalive found the peer dead.
+var errKeepAlive = errors.New("ws: keepalive: no answer from the peer; connection closed")
+
+// keepAlive pings a connection that has been silent for an interval and
+// closes it when nothing arrives within the timeout after the ping. It runs
+// on a timer, not a goroutine of its own, so an idle connection costs no
+// stack; the timer stops when the connection closes.
+type keepAlive struct {
+	c        *Conn
+	interval time.Duration
+	timeout  time.Duration
+	last     atomic.Int64 // when bytes last arrived (UnixNano)
+	pingedAt atomic.Int64 // when the outstanding ping left, or 0
+	timer    *time.Timer
+	dead     atomic.Bool
+}
+
+func startKeepAlive(c *Conn, interval, timeout time.Duration) *keepAlive {
+	if timeout <= 0 {
+		timeout = interval
+	}
+	k := &keepAlive{c: c, interval: interval, timeout: timeout}
+	k.last.Store(time.Now().UnixNano())
+	k.timer = time.AfterFunc(interval, k.tick)
+	return k
+}
+
+// alive notes that bytes arrived.
+func (k *keepAlive) alive() { k.last.Store(time.Now().UnixNano()) }
+
+func (k *keepAlive) tick() {
+	c := k.c
+	if c.isClosed() {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := k.last.Load()
+	if pinged := k.pingedAt.Load(); pinged != 0 {
+		if last >= pinged {
+			k.pingedAt.Store(0) // answered (or other traffic came)
+		} else if now-pinged >= int64(k.timeout) {
+			k.dead.Store(true)
+			c.CloseNow()
+			return
+		} else {
+			k.timer.Reset(time.Duration(pinged + int64(k.timeout) - now))
+			return
+		}
+	}
+	if silence := time.Duration(now - last); silence < k.interval {
+		k.timer.Reset(k.interval - silence)
+		return
+	}
+	k.pingedAt.Store(now)
+	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
+	var p [8]byte
+	err := c.writeFrame(ctx, opPing, true, p[:])
+	cancel()
+	if err != nil && !c.isClosed() && ctx.Err() == nil {
+		c.CloseNow()
+		return
+	}
+	k.timer.Reset(time.Duration(now + int64(k.timeout) - time.Now().UnixNano()))
+}
+
+func (k *keepAlive) stop() {
+	if k != nil {
+		k.timer.Stop()
+	}
+}
