@@ -163,9 +163,12 @@ func (c *Conn) skipMessage() error {
 			return err
 		}
 	}
-	var scratch [512]byte
+	if !c.msgOpen {
+		return nil
+	}
+	scratch := make([]byte, 512) // rare: only a message left unread
 	for c.msgOpen {
-		if _, err := c.readMessage(scratch[:]); err != nil {
+		if _, err := c.readMessage(scratch); err != nil {
 			if err == io.EOF {
 				return nil
 			}

@@ -1,0 +1,121 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// benchPair returns a connected client and server Conn over loopback TCP.
+func benchPair(b *testing.B, opts *AcceptOptions, dopts *DialOptions) (client, server *Conn) {
+	b.Helper()
+	accepted := make(chan *Conn, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		accepted <- c
+	}))
+	b.Cleanup(hs.Close)
+	c, _, err := Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), dopts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := <-accepted
+	b.Cleanup(func() { c.CloseNow(); s.CloseNow() })
+	return c, s
+}
+
+// BenchmarkWriteRead measures one message written by the client and read
+// by the server: the steady-state paths must not allocate.
+func BenchmarkWriteRead(b *testing.B) {
+	for _, size := range []int{16, 1 << 10, 64 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			c, s := benchPair(b, nil, nil)
+			ctx := context.Background()
+			p := bytes.Repeat([]byte("a"), size)
+			buf := make([]byte, size+1)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			done := make(chan error, 1)
+			go func() {
+				for range b.N {
+					if err := c.Write(ctx, Binary, p); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for range b.N {
+				_, r, err := s.Reader(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, buf[:size]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkEcho measures a round trip through a server echoing with Send.
+func BenchmarkEcho(b *testing.B) {
+	for _, size := range []int{16, 1 << 10, 64 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			c, s := benchPair(b, nil, nil)
+			ctx := context.Background()
+			go func() {
+				for {
+					m, err := s.Next(ctx)
+					if err != nil {
+						return
+					}
+					if err := s.Send(ctx, m); err != nil {
+						return
+					}
+				}
+			}()
+			p := bytes.Repeat([]byte("a"), size)
+			buf := make([]byte, size+1)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := c.Write(ctx, Binary, p); err != nil {
+					b.Fatal(err)
+				}
+				_, r, err := c.Reader(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, buf[:size]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
