@@ -118,4 +118,3 @@ func byteSize(n int) string {
 	}
 	return strconv.Itoa(n) + "B"
 }
-

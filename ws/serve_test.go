@@ -1,0 +1,124 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond every few milliseconds until it holds or testTimeout
+// passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestServerLifecycle drives a Server with raw clients: the handler runs per
+// connection, its return closes the connection with 1000, a broadcast
+// reaches every connection, Shutdown sends 1001 and waits for the handlers,
+// and requests after it get 503; a bad handshake gets its status.
+func TestServerLifecycle(t *testing.T) {
+	handlerErrs := make(chan error, 4)
+	var srv *Server
+	srv = NewServer(func(ctx context.Context, c *Conn) {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			handlerErrs <- err
+			return
+		}
+		if string(b) == "echo once" {
+			handlerErrs <- c.Write(ctx, typ, b)
+			return // the Server closes c with 1000
+		}
+		_, err = readAll(ctx, c) // until Shutdown's close
+		handlerErrs <- err
+	}, &AcceptOptions{CloseTimeout: time.Second})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	host := strings.TrimPrefix(hs.URL, "http://")
+	dial := func() *rawConn {
+		resp, raw := rawRequest(t, host, upgradeRequest(host))
+		if resp.StatusCode != 101 {
+			t.Fatalf("handshake: %s", resp.Status)
+		}
+		return raw
+	}
+
+	// A handler that returns closes its connection with 1000.
+	a := dial()
+	a.write(a.fs().msg(opText, "echo once"))
+	a.expectFrame(true, opText, "echo once")
+	if err := <-handlerErrs; err != nil {
+		t.Fatal(err)
+	}
+	f := a.read()
+	if f.op != opClose || f.closeCode() != StatusNormalClosure {
+		t.Fatalf("got %v, want close 1000", f)
+	}
+	a.write(a.fs().close(StatusNormalClosure, ""))
+	a.expectEOF()
+	waitFor(t, "the connection to leave the server", func() bool { return srv.Len() == 0 })
+
+	// A bad handshake through ServeHTTP.
+	resp, _ := rawRequest(t, host, "POST /ws HTTP/1.1\r\nHost: "+host+"\r\nContent-Length: 0\r\n\r\n")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %s", resp.Status)
+	}
+
+	// Broadcast to two connections, then shut down.
+	b, c := dial(), dial()
+	b.write(b.fs().msg(opText, "stay"))
+	c.write(c.fs().msg(opText, "stay"))
+	waitFor(t, "two connections", func() bool { return srv.Len() == 2 })
+	if err := srv.Send(testCtx(t), Message{Type: Binary, Body: strings.NewReader("news")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*rawConn{b, c} {
+		if op, p := r.readMessage(); op != opBinary || p != "news" {
+			t.Fatalf("broadcast arrived as %#x %q", byte(op), p)
+		}
+	}
+
+	shut := goAsync(t, func() error { return srv.Shutdown(testCtx(t)) })
+	for _, r := range []*rawConn{b, c} {
+		f := r.read()
+		if f.op != opClose || f.closeCode() != StatusGoingAway {
+			t.Fatalf("got %v, want close 1001", f)
+		}
+		r.write(r.fs().close(StatusGoingAway, ""))
+	}
+	if err := shut(); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range 2 {
+		// The handler's ctx ends with Shutdown; its read returns that or
+		// the peer's answer to the 1001, whichever comes first.
+		if err := <-handlerErrs; !errors.Is(err, context.Canceled) {
+			wantCloseError(t, err, StatusGoingAway, "")
+		}
+	}
+	b.expectEOF()
+	c.expectEOF()
+	if n := srv.Len(); n != 0 {
+		t.Fatalf("Len() = %d after Shutdown", n)
+	}
+	resp, _ = rawRequest(t, host, upgradeRequest(host))
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("after Shutdown: %s %s", resp.Status, body)
+	}
+	if err := srv.Send(testCtx(t), Message{Type: Text, Body: strings.NewReader("late")}); err != ErrServerClosed {
+		t.Fatalf("Send after Shutdown: %v", err)
+	}
+}
