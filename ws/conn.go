@@ -111,6 +111,15 @@ type Conn struct {
 	readErr   error // sticky: the connection can no longer be read
 	rctx      context.Context
 	rdl       ctxDeadline
+	// What an interrupted Read had read of the open message, for the next
+	// Read to complete.
+	partial     []byte
+	partialType MessageType
+	hasPartial  bool
+	// The pong of a ping whose read was interrupted before it went out.
+	pong        [maxControlPayload]byte
+	pongLen     int
+	pongPending bool
 
 	// permessage-deflate, when negotiated.
 	deflate       *deflateState
@@ -163,9 +172,6 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		deflate:    deflate,
 	}
 	c.inflSrc.c = c
-	if cfg.keepAlive > 0 {
-		c.ka = startKeepAlive(c, cfg.keepAlive, cfg.keepTimeout)
-	}
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c
@@ -183,6 +189,10 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		}
 		c.rbuf = make([]byte, size)
 		c.rend = copy(c.rbuf, buffered)
+	}
+	// Last: the first tick may run at once and uses the whole Conn.
+	if cfg.keepAlive > 0 {
+		startKeepAlive(c, cfg.keepAlive, cfg.keepTimeout)
 	}
 	return c
 }
@@ -282,42 +292,64 @@ func (c *Conn) waitClosed(deadline time.Time) {
 }
 
 // awaitPeerClose waits for the peer's close frame until deadline. If no one
-// is reading, it reads itself.
+// is reading, it reads itself, and it takes over the reading when a reader
+// leaves before the close frame came (a reader whose ctx ended, say).
 func (c *Conn) awaitPeerClose(deadline time.Time) {
-	select {
-	case <-c.peerClosed:
-		return
-	case <-c.closed:
-		return
-	default:
-	}
-	if c.readMu.TryLock() {
-		defer c.readMu.Unlock()
-		c.rdl.disarm()
-		c.rctx = nil
-		c.nc.SetReadDeadline(deadline)
-		for c.readErr == nil {
-			if err := c.skipMessage(); err != nil {
-				c.setReadErr(err)
-				break
-			}
-			h, err := c.nextDataFrame()
-			if err != nil {
-				c.setReadErr(err)
-				break
-			}
-			if err := c.beginMessage(h); err != nil {
-				c.setReadErr(err)
-			}
-		}
-		return
-	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
-	select {
-	case <-c.peerClosed:
-	case <-c.closed:
-	case <-t.C:
+	var poll *time.Ticker
+	for {
+		select {
+		case <-c.peerClosed:
+			return
+		case <-c.closed:
+			return
+		default:
+		}
+		if c.readMu.TryLock() {
+			c.readUntilClose(deadline)
+			c.readMu.Unlock()
+			return
+		}
+		if poll == nil {
+			poll = time.NewTicker(closePoll)
+			defer poll.Stop()
+		}
+		select {
+		case <-c.peerClosed:
+			return
+		case <-c.closed:
+			return
+		case <-t.C:
+			return
+		case <-poll.C:
+		}
+	}
+}
+
+// closePoll is how often a Close whose peer has not answered checks whether
+// the reader left.
+const closePoll = 10 * time.Millisecond
+
+// readUntilClose reads and discards until the peer's close frame, an error
+// or deadline. The caller holds readMu.
+func (c *Conn) readUntilClose(deadline time.Time) {
+	c.rdl.disarm()
+	c.rctx = nil
+	c.nc.SetReadDeadline(deadline)
+	for c.readErr == nil {
+		if err := c.skipMessage(); err != nil {
+			c.setReadErr(err)
+			break
+		}
+		h, err := c.nextDataFrame()
+		if err != nil {
+			c.setReadErr(err)
+			break
+		}
+		if err := c.beginMessage(h); err != nil {
+			c.setReadErr(err)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -273,6 +274,11 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 	}
 	deflate, err := checkResponse(resp, key, req.Header.Get("Sec-WebSocket-Protocol") != "", opts)
 	if err != nil {
+		// The body is a courtesy: a refusal without a length may leave
+		// the connection open, so wait for it only briefly.
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > refusalBodyWait {
+			nc.SetReadDeadline(time.Now().Add(refusalBodyWait))
+		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		resp.Body.Close()
 		resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -293,6 +299,9 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 	resp.Body = http.NoBody
 	return newConn(nc, true, strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol")), cfg, deflate, buffered), resp, nil
 }
+
+// refusalBodyWait bounds the wait for the body of a refused handshake.
+const refusalBodyWait = time.Second
 
 // maxHandshakeResponse bounds the bytes read for the handshake response.
 const maxHandshakeResponse = 64 << 10
@@ -335,9 +344,15 @@ func checkResponse(resp *http.Response, key string, offeredProto bool, opts *Dia
 }
 
 // ctxErr prefers the context's error to the I/O error it caused.
+// The socket deadline copies ctx's and may fire before ctx's own timer: a
+// timeout at or after ctx's deadline is ctx's.
 func ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
+		return fmt.Errorf("%w (%w)", cerr, err)
 	}
 	return err
 }

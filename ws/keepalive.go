@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -24,14 +25,18 @@ type keepAlive struct {
 	dead     atomic.Bool
 }
 
-func startKeepAlive(c *Conn, interval, timeout time.Duration) *keepAlive {
+// startKeepAlive sets c.ka and starts its timer. c.ka and k.timer are set
+// before the timer is armed (Reset), so that a tick that runs at once sees
+// them.
+func startKeepAlive(c *Conn, interval, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = interval
 	}
 	k := &keepAlive{c: c, interval: interval, timeout: timeout}
 	k.last.Store(time.Now().UnixNano())
-	k.timer = time.AfterFunc(interval, k.tick)
-	return k
+	c.ka = k
+	k.timer = time.AfterFunc(time.Duration(math.MaxInt64), k.tick)
+	k.timer.Reset(interval)
 }
 
 // alive notes that bytes arrived.

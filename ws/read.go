@@ -22,7 +22,9 @@ const readBufSize = 4096
 // ctx governs this call and the reads of the returned Body. When ctx ends,
 // the blocked read returns ctx.Err() but the connection stays usable: the
 // frame being read resumes where it stopped on the next call (with a fresh
-// context). Closing is always explicit.
+// context). A Body read cut short by ctx cannot go on (its context has
+// ended), so the next Next discards the rest of that message; Read, which
+// returns whole messages, resumes it instead. Closing is always explicit.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
 	t, r, err := c.Reader(ctx)
 	if err != nil {
@@ -36,54 +38,83 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	c.partial, c.hasPartial = nil, false
+	t, err := c.reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	return t, &c.mr, nil
+}
+
+// reader starts reading the next message with ctx. The caller holds readMu.
+func (c *Conn) reader(ctx context.Context) (MessageType, error) {
 	if c.readErr != nil {
-		return 0, nil, c.readErr
+		return 0, c.readErr
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	c.rctx = ctx
 	c.rdl.arm(ctx)
 	if err := c.skipMessage(); err != nil {
-		return 0, nil, c.readError(err)
+		return 0, c.readError(err)
 	}
 	h, err := c.nextDataFrame()
 	if err != nil {
-		return 0, nil, c.readError(err)
+		return 0, c.readError(err)
 	}
 	if err := c.beginMessage(h); err != nil {
-		return 0, nil, c.readError(err)
+		return 0, c.readError(err)
 	}
 	if c.msgText {
-		return Text, &c.mr, nil
+		return Text, nil
 	}
-	return Binary, &c.mr, nil
+	return Binary, nil
 }
 
+// readPrealloc bounds the buffer Read allocates up front for a message: the
+// announced length is the peer's word, not bytes that arrived.
+const readPrealloc = 64 << 10
+
 // Read reads a whole message into a new slice. The read limit bounds its size.
+// A Read interrupted by ctx keeps what it read, and the next Read completes
+// that message (a Next or Reader call in between discards it).
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
-	t, r, err := c.Reader(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
 	c.readMu.Lock()
-	size := c.frameLeft
-	c.readMu.Unlock()
-	if size < 512 {
-		size = 512
+	defer c.readMu.Unlock()
+	var t MessageType
+	var b []byte
+	if c.hasPartial && c.msgOpen && c.readErr == nil {
+		if err := ctx.Err(); err != nil {
+			return 0, nil, err
+		}
+		t, b = c.partialType, c.partial
+		c.rctx = ctx
+		c.rdl.arm(ctx)
+	} else {
+		var err error
+		if t, err = c.reader(ctx); err != nil {
+			return 0, nil, err
+		}
+		b = make([]byte, 0, min(max(c.frameLeft, 512), readPrealloc))
 	}
-	b := make([]byte, 0, size)
+	c.partial, c.hasPartial = nil, false
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := r.Read(b[len(b):cap(b)])
+		n, err := c.readMessage(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return t, b, nil
 		}
 		if err != nil {
-			return t, nil, err
+			err = c.readError(err)
+			if c.readErr == nil && c.msgOpen && !c.msgBroken {
+				// Interrupted by ctx: the next Read goes on from here.
+				c.partial, c.partialType, c.hasPartial = b, t, true
+			}
+			return 0, nil, err
 		}
 	}
 }
@@ -108,6 +139,29 @@ func (r *messageReader) Read(p []byte) (int, error) {
 		err = c.readError(err)
 	}
 	return n, err
+}
+
+// readFrame reads like Read but goes on until p is full or the current
+// frame's payload ends: the peer announced those bytes, so waiting for them
+// holds nothing back. Send relays a received Body with it, so each frame
+// that fits Send's buffer stays whole: an echoed single-frame message stays
+// a single frame.
+func (r *messageReader) readFrame(p []byte) (int, error) {
+	n := 0
+	for {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil || n == len(p) || m == 0 {
+			return n, err
+		}
+		c := r.c
+		c.readMu.Lock()
+		more := c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > 0
+		c.readMu.Unlock()
+		if !more {
+			return n, nil
+		}
+	}
 }
 
 // readMessage reads payload bytes of the open message into p.
@@ -251,7 +305,10 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 			if rerr != nil {
 				return n, rerr
 			}
-			if extra > len(deflateTail) {
+			// The sender may have appended an empty stored block to
+			// the final block (RFC 7692 §7.2.3.4): its header byte,
+			// then our tail.
+			if extra > len(deflateTail)+1 {
 				return 0, &ProtocolError{StatusInvalidFramePayloadData, "data after the final deflate block"}
 			}
 		}
@@ -349,7 +406,9 @@ func (c *Conn) beginMessage(h header) error {
 
 // continueMessage accepts the next frame h of the open message.
 func (c *Conn) continueMessage(h header) error {
-	if limit := c.readLimit.Load(); limit >= 0 && h.length > limit-c.msgLen {
+	// A compressed message is held to the limit by its decompressed
+	// size (readInflated), whatever its size on the wire.
+	if limit := c.readLimit.Load(); limit >= 0 && !c.msgCompressed && h.length > limit-c.msgLen {
 		return &ProtocolError{StatusMessageTooBig, fmt.Sprintf("message exceeds the read limit of %d bytes", limit)}
 	}
 	c.msgLen += h.length
@@ -363,6 +422,13 @@ func (c *Conn) continueMessage(h header) error {
 // way, until the header of a data frame, which it checks against the state
 // of the connection.
 func (c *Conn) nextDataFrame() (header, error) {
+	if c.pongPending {
+		// The pong of a ping read by an interrupted call.
+		if err := c.writePong(c.pong[:c.pongLen]); err != nil {
+			return header{}, err
+		}
+		c.pongPending = false
+	}
 	for {
 		h, n, err := c.peekHeader()
 		if err != nil {
@@ -445,8 +511,13 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 		if c.cfg.onPing != nil {
 			c.cfg.onPing(payload)
 		}
-		err := c.writeFrame(c.readContext(), opPong, true, payload)
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := c.writePong(payload); err != nil {
+			if c.rctx != nil && c.rctx.Err() != nil && !c.isClosed() {
+				// The read's ctx ended while the pong waited: the
+				// ping is consumed, so keep its pong for the next read.
+				c.pongLen = copy(c.pong[:], payload)
+				c.pongPending = true
+			}
 			return err
 		}
 	case opPong:
@@ -475,6 +546,16 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 	return nil
 }
 
+// writePong answers a ping. A connection already closed is not an error of
+// the read that handles the ping.
+func (c *Conn) writePong(payload []byte) error {
+	err := c.writeFrame(c.readContext(), opPong, true, payload)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
 func (c *Conn) readContext() context.Context {
 	if c.rctx != nil {
 		return c.rctx
@@ -495,6 +576,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		n, err = c.nc.Read(p)
 		if n > 0 && c.ka != nil {
 			c.ka.alive()
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // TCP ended inside the frame
 		}
 	default:
 		if err = c.fill(1); err == nil {
@@ -536,6 +620,11 @@ func (c *Conn) fill(need int) error {
 			if c.rend-c.rpos >= need {
 				return nil
 			}
+			if err == io.EOF {
+				// TCP ended: never an io.EOF to the reader, which
+				// would take it for the end of a message.
+				err = io.ErrUnexpectedEOF
+			}
 			return err
 		}
 	}
@@ -543,10 +632,15 @@ func (c *Conn) fill(need int) error {
 }
 
 // readError turns an error met while reading into the error to return. A
-// read interrupted by the end of the read context leaves the connection
-// usable; every other error ends it and sticks.
+// read interrupted by the end of the read context (a read deadline, or a
+// pong that waited for the write lock) leaves the connection usable; every
+// other error ends it and sticks.
 func (c *Conn) readError(err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) && c.rctx != nil && c.rctx.Err() != nil {
+	if err == errMessageBroken {
+		return err // the abandoned message's, not the connection's
+	}
+	if c.rctx != nil && c.rctx.Err() != nil && !c.isClosed() &&
+		(errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, c.rctx.Err())) {
 		return c.rctx.Err()
 	}
 	return c.setReadErr(err)

@@ -35,7 +35,9 @@ const broadcastChunk = 32 << 10
 //
 // When a handler returns, its connection is closed with 1000 (if it is not
 // closed already). Shutdown sends 1001 to every connection and waits for the
-// handlers.
+// handlers; a handler that returns once Shutdown has begun leaves its
+// connection to Shutdown, so it too gets every broadcast Send accepted and
+// then 1001.
 type Server struct {
 	handler func(ctx context.Context, c *Conn)
 	opts    AcceptOptions
@@ -113,6 +115,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		stop()
 		cancel()
 		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			// A handler that ends because Shutdown began (Send failed,
+			// ctx ended) leaves c to Shutdown, which first writes the
+			// broadcasts Send accepted and then closes c with 1001.
+			<-c.closed
+		}
+		s.mu.Lock()
 		delete(s.peers, c)
 		s.mu.Unlock()
 		c.Close(StatusNormalClosure, "")
@@ -179,7 +190,7 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	defer enc.release()
 	node := first
 	for {
-		n, rerr := m.Body.Read(chunk)
+		n, rerr := readChunk(m.Body, chunk)
 		fin := rerr == io.EOF
 		if rerr != nil && !fin {
 			fin = true

@@ -23,8 +23,12 @@ var writeBufPool = sync.Pool{New: func() any {
 func getWriteBuf() *[]byte  { return writeBufPool.Get().(*[]byte) }
 func putWriteBuf(b *[]byte) { writeBufPool.Put(b) }
 
-// lock acquires a channel mutex, honouring ctx.
+// lock acquires a channel mutex, honouring ctx: an ended ctx acquires
+// nothing, so a write with it never starts (and cannot be cut mid-frame).
 func lock(ctx context.Context, mu chan struct{}) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case mu <- struct{}{}:
 		return nil
@@ -240,7 +244,7 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 	buf := *bp
 	var total int64
 	for {
-		n, rerr := r.Read(buf[maxHeaderSize:])
+		n, rerr := readChunk(r, buf[maxHeaderSize:])
 		fin := final && rerr == io.EOF
 		if n > 0 || fin {
 			var err error
@@ -264,6 +268,15 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// readChunk reads the next chunk of a body to send; a received message's
+// Body is read a whole frame at a time where it fits.
+func readChunk(r io.Reader, p []byte) (int, error) {
+	if mr, ok := r.(*messageReader); ok {
+		return mr.readFrame(p)
+	}
+	return r.Read(p)
 }
 
 // Close sends the final frame (empty, since every Write left as a fragment)
