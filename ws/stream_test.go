@@ -93,7 +93,7 @@ func TestWholeMessageOneFrame(t *testing.T) {
 					t.Fatal("Write modified the caller's bytes")
 				}
 			}
-			for _, n := range []int{0, 5, 1000, writeBufSize - maxHeaderSize} {
+			for _, n := range []int{0, 5, 1000, writeBufSize - maxHeaderSize, 100 << 10, 1 << 20} {
 				s := strings.Repeat("s", n)
 				if err := c.Send(ctx, Message{Type: Text, Body: bytes.NewReader([]byte(s))}); err != nil {
 					t.Fatal(err)

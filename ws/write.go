@@ -239,6 +239,14 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 		w.sent, w.done = true, true
 		return int64(n), nil
 	}
+	// A larger body that hands out its bytes in place (bytes.Reader,
+	// strings.Reader, bytes.Buffer: their WriteTo makes one Write) leaves
+	// as a single frame too, without a copy.
+	if l, ok := r.(interface{ Len() int }); ok && final && !w.sent {
+		if wt, ok := r.(io.WriterTo); ok {
+			return wt.WriteTo(&lengthWriter{w: w, left: l.Len()})
+		}
+	}
 	bp := getWriteBuf()
 	defer putWriteBuf(bp)
 	buf := *bp
@@ -268,6 +276,24 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// lengthWriter sends the writes of a body whose length is known, each as a
+// frame; the one that completes the length is the final frame.
+type lengthWriter struct {
+	w    *messageWriter
+	left int
+}
+
+func (lw *lengthWriter) Write(p []byte) (int, error) {
+	if len(p) > lw.left {
+		return 0, errors.New("ws: body longer than its Len")
+	}
+	if err := lw.w.frame(p, len(p) == lw.left); err != nil {
+		return 0, err
+	}
+	lw.left -= len(p)
+	return len(p), nil
 }
 
 // readChunk reads the next chunk of a body to send; a received message's
