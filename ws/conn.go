@@ -227,6 +227,10 @@ func (c *Conn) CloseNow() error {
 		err = c.nc.Close()
 		close(c.closed)
 		c.ka.stop()
+		// Drop the context watches, so a long-lived context does not
+		// keep a closed Conn alive.
+		c.rdl.disarm()
+		c.wdl.disarm()
 	})
 	return err
 }
@@ -415,27 +419,34 @@ func (c *Conn) gotPong(p []byte) {
 // aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// ctxDeadline ties a context to a net.Conn deadline without a goroutine: while
-// armed, the end of ctx sets the deadline in the past, which interrupts the
-// blocked call; disarm undoes that so the connection can be used again. It is
-// used by one owner at a time (the holder of the read or frame lock).
+// ctxDeadline ties a context to a net.Conn deadline without a goroutine:
+// while armed, the end of ctx sets the deadline in the past, which
+// interrupts the blocked call; disarm undoes that so the connection can be
+// used again. A watch stays in place from one call to the next as long as
+// the calls bring the same context, so a connection used with one
+// long-lived context (a Server handler's) registers it once, not per call.
 type ctxDeadline struct {
-	set  func(time.Time) error
-	stop func() bool
+	set func(time.Time) error
 
 	mu    sync.Mutex
+	ctx   context.Context // the context watched, or nil
+	stop  func() bool
 	gen   uint64
 	fired bool
 }
 
 func (d *ctxDeadline) arm(ctx context.Context) {
-	d.disarm()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stop != nil && d.ctx == ctx && !d.fired {
+		return
+	}
+	d.disarmLocked()
 	if ctx == nil || ctx.Done() == nil {
 		return
 	}
-	d.mu.Lock()
 	gen := d.gen
-	d.mu.Unlock()
+	d.ctx = ctx
 	d.stop = context.AfterFunc(ctx, func() {
 		d.mu.Lock()
 		if d.gen == gen {
@@ -447,17 +458,20 @@ func (d *ctxDeadline) arm(ctx context.Context) {
 }
 
 func (d *ctxDeadline) disarm() {
-	if d.stop == nil {
-		return
-	}
-	d.stop()
-	d.stop = nil
 	d.mu.Lock()
-	d.gen++
-	fired := d.fired
-	d.fired = false
+	d.disarmLocked()
 	d.mu.Unlock()
-	if fired {
+}
+
+func (d *ctxDeadline) disarmLocked() {
+	if d.stop != nil {
+		d.stop()
+		d.stop = nil
+	}
+	d.ctx = nil
+	d.gen++
+	if d.fired {
+		d.fired = false
 		d.set(time.Time{})
 	}
 }

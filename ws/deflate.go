@@ -15,7 +15,8 @@ import (
 // on with the defaults described at each field.
 type CompressionOptions struct {
 	// Level is the flate level, from flate.BestSpeed (1) to
-	// flate.BestCompression (9). Zero means flate.BestSpeed.
+	// flate.BestCompression (9). Zero, or any other value, means
+	// flate.BestSpeed.
 	Level int
 
 	// Threshold is the size under which a message goes out uncompressed
@@ -25,11 +26,12 @@ type CompressionOptions struct {
 
 	// ContextTakeover keeps the compression context from one message to
 	// the next in both directions, which compresses a stream of similar
-	// messages better but keeps a compressor and a 32 KiB window alive per
-	// connection for its whole life (see the package documentation for
-	// the figures). Without it (the default), compressors and
-	// decompressors are pooled and held only while a message passes, and
-	// a broadcast is compressed once for all receivers.
+	// messages better but keeps a compressor (about 1.2 MB at BestSpeed)
+	// and a decompressor with its window alive per connection for its
+	// whole life (see the package documentation for the figures).
+	// Without it (the default), compressors and decompressors are pooled
+	// and held only while a message passes, and a broadcast is compressed
+	// once for all receivers.
 	ContextTakeover bool
 }
 
@@ -42,8 +44,8 @@ const deflateName = "permessage-deflate"
 
 // level is the flate level the options ask for.
 func (o *CompressionOptions) level() int {
-	if o == nil || o.Level == 0 {
-		return flate.BestSpeed
+	if o == nil || o.Level < flate.BestSpeed || o.Level > flate.BestCompression {
+		return flate.BestSpeed // a kept compressor needs a valid level too
 	}
 	return o.Level
 }
@@ -64,6 +66,7 @@ var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
 type deflateParams struct {
 	serverNoTakeover bool // the server resets its compressor per message
 	clientNoTakeover bool // the client resets its compressor per message
+	serverWindowBits int  // server_max_window_bits to answer (0: none)
 }
 
 // String renders the parameters as the server's response header value.
@@ -74,6 +77,11 @@ func (p deflateParams) String() string {
 	}
 	if p.clientNoTakeover {
 		s += "; client_no_context_takeover"
+	}
+	if p.serverWindowBits != 0 {
+		// An offer with server_max_window_bits is accepted by answering
+		// it (RFC 7692 §7.1.2.1).
+		s += "; server_max_window_bits=" + strconv.Itoa(p.serverWindowBits)
 	}
 	return s
 }
@@ -142,10 +150,11 @@ func isToken(s string) bool {
 	return true
 }
 
-// windowBits parses a max_window_bits value: 8 to 15.
+// windowBits parses a max_window_bits value: 8 to 15, in decimal digits
+// without leading zeroes (RFC 7692 §7.1.2).
 func windowBits(v string) (int, bool) {
 	n, err := strconv.Atoi(v)
-	if err != nil || len(v) > 2 || n < 8 || n > 15 {
+	if err != nil || len(v) > 2 || v[0] < '1' || v[0] > '9' || n < 8 || n > 15 {
 		return 0, false
 	}
 	return n, true
@@ -198,6 +207,7 @@ func acceptDeflateOffer(ext extension, opts *CompressionOptions) (deflateParams,
 			if bits < 15 {
 				return p, false
 			}
+			p.serverWindowBits = bits
 		case "client_max_window_bits":
 			// Any window is fine to decompress; the answer need not limit it.
 			if param.hasValue {
@@ -240,10 +250,12 @@ func checkDeflateResponse(values []string) (p deflateParams, negotiated bool, er
 		}
 		seen[param.name] = true
 		switch param.name {
-		case "server_no_context_takeover":
-			p.serverNoTakeover = true
-		case "client_no_context_takeover":
-			p.clientNoTakeover = true
+		case "server_no_context_takeover", "client_no_context_takeover":
+			if param.hasValue {
+				return p, false, fmt.Errorf("permessage-deflate parameter %q has a value", param.name)
+			}
+			p.serverNoTakeover = p.serverNoTakeover || param.name == "server_no_context_takeover"
+			p.clientNoTakeover = p.clientNoTakeover || param.name == "client_no_context_takeover"
 		case "server_max_window_bits":
 			if _, valid := windowBits(param.value); !param.hasValue || !valid {
 				return p, false, fmt.Errorf("bad server_max_window_bits %q", param.value)
@@ -265,13 +277,16 @@ type deflateState struct {
 
 	fw   *flate.Writer // kept across messages with takeoverOut
 	fr   io.ReadCloser // kept across messages with takeoverIn
-	dict []byte        // the last 32 KiB of decompressed output, with takeoverIn
+	dict []byte        // the last 32 to 64 KiB of decompressed output, with takeoverIn
 }
 
 func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *deflateState {
 	d := &deflateState{level: opts.level(), threshold: opts.threshold()}
 	if client {
-		d.takeoverOut, d.takeoverIn = !p.clientNoTakeover, !p.serverNoTakeover
+		// Without ContextTakeover the client offered
+		// client_no_context_takeover, a promise it keeps even if the
+		// answer leaves it out (RFC 7692 §7.1.1.2).
+		d.takeoverOut, d.takeoverIn = !p.clientNoTakeover && opts.ContextTakeover, !p.serverNoTakeover
 	} else {
 		d.takeoverOut, d.takeoverIn = !p.serverNoTakeover, !p.clientNoTakeover
 	}
@@ -393,16 +408,25 @@ func appendCompressed(fw *flate.Writer, sw *sliceWriter, p []byte, fin bool) err
 	return nil
 }
 
-// rememberOutput keeps the last 32 KiB of decompressed output as the
-// dictionary for the peer's next message (context takeover).
+// rememberOutput keeps at least the last 32 KiB of decompressed output (the
+// decompressor takes the last 32 KiB of it) as the dictionary for the peer's
+// next message (context takeover). The buffer holds up to twice the window
+// and slides once per window's worth of output, so that small reads cost no
+// more per byte than large ones.
 func (d *deflateState) rememberOutput(p []byte) {
 	const window = 32 << 10
 	if len(p) >= window {
-		d.dict = append(d.dict[:0], p[len(p)-window:]...)
-		return
+		p = p[len(p)-window:]
+		d.dict = d.dict[:0]
+	} else if len(d.dict)+len(p) > 2*window {
+		d.dict = d.dict[:copy(d.dict, d.dict[len(d.dict)-window:])]
 	}
-	if over := len(d.dict) + len(p) - window; over > 0 {
-		d.dict = d.dict[:copy(d.dict, d.dict[over:])]
+	if n := len(d.dict) + len(p); n > cap(d.dict) {
+		// Grow as the output does (an idle connection that saw small
+		// messages keeps a small buffer), up to twice the window.
+		grown := make([]byte, len(d.dict), min(2*window, max(n, 2*cap(d.dict))))
+		copy(grown, d.dict)
+		d.dict = grown
 	}
 	d.dict = append(d.dict, p...)
 }

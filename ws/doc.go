@@ -52,6 +52,36 @@
 // cannot be resumed, so then the connection is closed. Closing is always
 // explicit: Close (handshake with the code you choose) or CloseNow.
 //
+// # Compression
+//
+// With CompressionOptions in AcceptOptions or DialOptions, permessage-deflate
+// (RFC 7692) is accepted or offered. An offer the server cannot honour
+// (server_max_window_bits under 15, unknown or repeated parameters, bad
+// values, a malformed header) is declined and the connection opens
+// uncompressed. Messages are compressed fragment by fragment as they are
+// written and decompressed frame by frame as they are read, so a compressed
+// message of any size passes in bounded memory. The read limit counts
+// decompressed bytes: a message that inflates past it is stopped with 1009
+// once one byte over the limit has been produced, however small it is on the
+// wire.
+//
+// Without context takeover (the default), compressors and decompressors come
+// from pools for the time a message takes: an idle compressed connection
+// holds no more memory than an uncompressed one (about 27 KB for both ends
+// of a connection and its server handler, BenchmarkDeflateIdleConn), and
+// Server.Send compresses a broadcast once for all such receivers. With
+// ContextTakeover, each end keeps for the life of the connection a
+// compressor (about 1.2 MB with compress/flate at the default level,
+// BestSpeed; about 0.8 MB at the other levels), a decompressor (about
+// 40 KB) and up to 64 KB of recent output: some 2.5 MB per connection, both
+// ends counted. In exchange, a stream of small similar messages compresses
+// several times better.
+//
+// A compressed message whose read is cut short by the read's context cannot
+// resume, as the decompressor's state is lost: without context takeover the
+// rest of the message is discarded and the connection goes on with the next
+// one; with context takeover the connection fails with 1011.
+//
 // # Protocol errors
 //
 // A peer that breaks the protocol gets the close code RFC 6455 names and the

@@ -359,7 +359,6 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 	c.wbufs = c.wv[:]
 	c.wdl.arm(ctx)
 	n, err := c.wbufs.WriteTo(c.nc)
-	c.wdl.disarm()
 	c.wv[1] = nil
 	c.wbufs = nil
 	return c.writeError(ctx, n, err, op)
@@ -374,7 +373,6 @@ func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error 
 	buf := *bp
 	hn := putHeader(buf, h)
 	c.wdl.arm(ctx)
-	defer c.wdl.disarm()
 	var written int64
 	pos, off := 0, hn
 	for len(p) > 0 || off > 0 {
@@ -412,7 +410,6 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool,
 	putHeader(b[start:], h)
 	c.wdl.arm(ctx)
 	n, err := c.nc.Write(b[start:])
-	c.wdl.disarm()
 	return c.writeError(ctx, int64(n), err, op)
 }
 
@@ -429,7 +426,6 @@ func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
 	}
 	c.wdl.arm(ctx)
 	n, err := c.nc.Write(b)
-	c.wdl.disarm()
 	return c.writeError(ctx, int64(n), err, opBinary)
 }
 
