@@ -258,7 +258,10 @@ func sampleHeap(stop <-chan struct{}) uint64 {
 // A client that stops reading is dropped with 1008 while the others still
 // receive every message.
 func TestPipelineSlowClient(t *testing.T) {
-	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 256 << 10, SlowTimeout: 200 * time.Millisecond})
+	// Generous bounds, so that a loaded machine does not make the fast
+	// client look slow; the stalled one is still dropped, since 25 MiB is
+	// more than its socket buffers and queue can hold.
+	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 1 << 20, SlowTimeout: 2 * time.Second})
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -7,41 +7,68 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wesos/wesos"
 	"github.com/wesos/wesos/ws"
 )
 
+// newEcho returns the echo server: every message of c back to c.
+func newEcho(limit int64) *ws.Server {
+	return ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		c.SetReadLimit(limit)
+		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
+	}, &ws.AcceptOptions{InsecureSkipOriginCheck: true})
+}
+
+// serve runs srv on ln until ctx ends, then shuts down gracefully: the HTTP
+// server stops accepting and every WebSocket is closed with 1001.
+func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	// The budget outlasts a close handshake (ws.DefaultCloseTimeout).
+	stop, cancel := context.WithTimeout(context.Background(), 2*ws.DefaultCloseTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var httpErr, wsErr error
+	wg.Go(func() { httpErr = hs.Shutdown(stop) }) // stop accepting
+	wg.Go(func() { wsErr = srv.Shutdown(stop) })  // 1001 to every WebSocket, wait for the handlers
+	wg.Wait()
+	<-served // http.ErrServerClosed
+	return errors.Join(httpErr, wsErr)
+}
+
 func main() {
 	addr := flag.String("addr", "localhost:9001", "address to listen on")
 	limit := flag.Int64("limit", 64<<20, "largest message in bytes (negative: no limit)")
 	flag.Parse()
 
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		c.SetReadLimit(*limit)
-		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
-	}, &ws.AcceptOptions{InsecureSkipOriginCheck: true})
-
-	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	failed := make(chan error, 1)
-	go func() { failed <- hs.ListenAndServe() }()
-	slog.Info("echo server listening", "addr", "ws://"+*addr)
-	select {
-	case err := <-failed:
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
 		slog.Error("echo server", "err", err)
 		os.Exit(1)
-	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	hs.Shutdown(shutdown)  // stop accepting
-	srv.Shutdown(shutdown) // 1001 to every WebSocket, wait for the handlers
+	slog.Info("echo server listening", "url", "ws://"+ln.Addr().String())
+	if err := serve(ctx, ln, newEcho(*limit)); err != nil {
+		slog.Error("echo server", "err", err)
+		os.Exit(1)
+	}
+	slog.Info("echo server stopped")
 }

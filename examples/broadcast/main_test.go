@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/wesos/wesos/examples/internal/extest"
+	"github.com/wesos/wesos/ws"
+)
+
+// TestMain fails the package if a test leaves a goroutine behind: servers,
+// connections and browser processes all end with their test.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startChat serves the chat on ln, in-process, until stop is called or the
+// test ends. stop shuts the server down gracefully, as Ctrl-C does.
+func startChat(t *testing.T, ln net.Listener, compress bool, origins ...string) (srv *ws.Server, stop func()) {
+	t.Helper()
+	h, srv := newChat(origins, compress, extest.Logger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h, srv) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return srv, stop
+}
+
+func listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func dial(t *testing.T, ctx context.Context, url string, opts *ws.DialOptions) *ws.Conn {
+	t.Helper()
+	c, _, err := ws.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// expect reads the next message of c and checks it is the text want.
+func expect(t *testing.T, ctx context.Context, c *ws.Conn, want string) {
+	t.Helper()
+	typ, p, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v (want %s)", err, want)
+	}
+	if typ != ws.Text || string(p) != want {
+		t.Fatalf("got %v %q, want text %q", typ, p, want)
+	}
+}
+
+// expectGoingAway reads until c's close and checks it is 1001 (the server's
+// graceful shutdown).
+func expectGoingAway(t *testing.T, ctx context.Context, c *ws.Conn) {
+	t.Helper()
+	_, p, err := c.Read(ctx)
+	var ce ws.CloseError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway {
+		t.Fatalf("got %q, %v; want a close with 1001 (going away)", p, err)
+	}
+}
+
+func get(t *testing.T, url string) (string, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return resp.Header.Get("Content-Type"), string(body)
+}
+
+func TestChat(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testChat(t, false) })
+	t.Run("deflate", func(t *testing.T) { testChat(t, true) })
+}
+
+func testChat(t *testing.T, compress bool) {
+	ctx := extest.Context(t)
+	ln := listen(t, "127.0.0.1:0")
+	_, stop := startChat(t, ln, compress)
+	base := "http://" + ln.Addr().String()
+	var opts *ws.DialOptions
+	if compress {
+		opts = &ws.DialOptions{Compression: &ws.CompressionOptions{Threshold: -1}} // compress everything
+	}
+
+	// The page and its assets are served from the binary.
+	for path, want := range map[string]string{"/": "<title>wesos chat</title>", "/chat.js": "new WebSocket(", "/style.css": "#status"} {
+		if _, body := get(t, base+path); !strings.Contains(body, want) {
+			t.Errorf("GET %s lacks %q", path, want)
+		}
+	}
+
+	// Everyone learns the number online when someone joins or leaves.
+	a := dial(t, ctx, base+"/ws", opts)
+	expect(t, ctx, a, `{"type":"presence","online":1}`)
+	b := dial(t, ctx, base+"/ws", opts)
+	expect(t, ctx, b, `{"type":"presence","online":2}`)
+	expect(t, ctx, a, `{"type":"presence","online":2}`)
+
+	// A chat message reaches everyone, the sender too, unchanged.
+	msg := `{"type":"chat","name":"ada","text":"hello, wesos"}`
+	if err := a.Write(ctx, ws.Text, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, a, msg)
+	expect(t, ctx, b, msg)
+
+	// It streams: a message written in fragments arrives whole.
+	w, err := a.Writer(ctx, ws.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{`{"type":"chat",`, `"text":"in`, ` parts"}`} {
+		if _, err := io.WriteString(w, part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, a, `{"type":"chat","text":"in parts"}`)
+	expect(t, ctx, b, `{"type":"chat","text":"in parts"}`)
+
+	// A long one (over the server's compression threshold) too.
+	long := `{"type":"chat","text":"` + strings.Repeat("la ", 20000) + `"}`
+	if err := a.Write(ctx, ws.Text, []byte(long)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, a, long)
+	expect(t, ctx, b, long)
+
+	// b leaves; a hears of it.
+	if err := b.Close(ws.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, a, `{"type":"presence","online":1}`)
+
+	// Shutdown closes the remaining sockets with 1001.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stop()
+	}()
+	expectGoingAway(t, ctx, a)
+	<-done
+}
+
+func TestOrigins(t *testing.T) {
+	ctx := extest.Context(t)
+	ln := listen(t, "127.0.0.1:0")
+	startChat(t, ln, false, "*.example.com")
+	url := "ws://" + ln.Addr().String() + "/ws"
+
+	for origin, ok := range map[string]bool{
+		"http://" + ln.Addr().String(): true,  // the page's own origin
+		"https://chat.example.com":     true,  // allowed by -origins
+		"https://evil.example.net":     false, // cross-site: refused
+	} {
+		c, resp, err := ws.Dial(ctx, url, &ws.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		switch {
+		case ok && err != nil:
+			t.Errorf("origin %s: %v", origin, err)
+		case !ok && (err == nil || resp == nil || resp.StatusCode != http.StatusForbidden):
+			t.Errorf("origin %s: got %v, want 403", origin, err)
+		}
+		if c != nil {
+			c.Close(ws.StatusNormalClosure, "")
+		}
+	}
+}
+
+func TestSplitList(t *testing.T) {
+	got := splitList(" a.com, ,*.b.org,")
+	if strings.Join(got, "|") != "a.com|*.b.org" {
+		t.Errorf("splitList = %q", got)
+	}
+	if splitList("") != nil {
+		t.Errorf("splitList(\"\") is not empty")
+	}
+}
+
+// TestBinary runs the real program as a user would, and stops it with Ctrl-C.
+func TestBinary(t *testing.T) {
+	ctx := extest.Context(t)
+	p := extest.Start(t, extest.Build(t), nil, "-addr", "127.0.0.1:0")
+	base := p.AwaitStderr(t, regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)/`))[1]
+
+	if ctype, _ := get(t, base+"/"); !strings.HasPrefix(ctype, "text/html") {
+		t.Errorf("the page's Content-Type is %q", ctype)
+	}
+	c := dial(t, ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+	expect(t, ctx, c, `{"type":"presence","online":1}`)
+	msg := `{"type":"chat","name":"bin","text":"hi"}`
+	if err := c.Write(ctx, ws.Text, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, c, msg)
+
+	p.Interrupt(t)
+	expectGoingAway(t, ctx, c)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("exit code %d, want 0\n%s", code, p.Stderr())
+	}
+	for _, want := range []string{"joined", "left", "chat is down"} {
+		if !strings.Contains(p.Stderr(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, p.Stderr())
+		}
+	}
+}

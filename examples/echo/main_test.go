@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/wesos/wesos/examples/internal/extest"
+	"github.com/wesos/wesos/ws"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startEcho serves the echo server on 127.0.0.1:0, in-process, until the
+// test ends, and returns its URL.
+func startEcho(t *testing.T, limit int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, newEcho(limit)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return "ws://" + ln.Addr().String()
+}
+
+func dial(t *testing.T, ctx context.Context, url string) *ws.Conn {
+	t.Helper()
+	c, _, err := ws.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// payload returns n bytes of valid UTF-8 that differ from one size to the
+// next.
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte((i*7+n)%26)
+	}
+	return b
+}
+
+// roundTrip sends one message with send, reads one back and checks it.
+func roundTrip(t *testing.T, ctx context.Context, c *ws.Conn, typ ws.MessageType, want []byte, send func() error) {
+	t.Helper()
+	sent := make(chan error, 1)
+	go func() { sent <- send() }() // the echo streams back while we write
+	gotType, got, err := c.Read(ctx)
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if gotType != typ || !bytes.Equal(got, want) {
+		t.Fatalf("got %v of %d bytes, want %v of %d bytes", gotType, len(got), typ, len(want))
+	}
+}
+
+func TestEcho(t *testing.T) {
+	ctx := extest.Context(t)
+	c := dial(t, ctx, startEcho(t, 64<<20))
+
+	// Sizes around the frame-length encodings (125/126, 65535/65536) and a
+	// large one, in both types.
+	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 1 << 20} {
+		for _, typ := range []ws.MessageType{ws.Text, ws.Binary} {
+			p := payload(n)
+			t.Run(fmt.Sprintf("%v/%d", typ, n), func(t *testing.T) {
+				roundTrip(t, ctx, c, typ, p, func() error { return c.Write(ctx, typ, p) })
+			})
+		}
+	}
+
+	// A message written in fragments comes back whole, with its type.
+	for _, typ := range []ws.MessageType{ws.Text, ws.Binary} {
+		parts := []string{"frag", "ment", "ed ", strings.Repeat("x", 70000), " end"}
+		roundTrip(t, ctx, c, typ, []byte(strings.Join(parts, "")), func() error {
+			w, err := c.Writer(ctx, typ)
+			if err != nil {
+				return err
+			}
+			for _, p := range parts {
+				if _, err := w.Write([]byte(p)); err != nil {
+					return err
+				}
+			}
+			return w.Close()
+		})
+	}
+
+	if err := c.Close(ws.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReadLimit: a message over -limit ends the connection with 1009.
+func TestReadLimit(t *testing.T) {
+	ctx := extest.Context(t)
+	c := dial(t, ctx, startEcho(t, 1024))
+	roundTrip(t, ctx, c, ws.Binary, payload(1024), func() error { return c.Write(ctx, ws.Binary, payload(1024)) })
+
+	c.Write(ctx, ws.Binary, payload(1025)) // may fail: the server closes meanwhile
+	_, _, err := c.Read(ctx)
+	var ce ws.CloseError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusMessageTooBig {
+		t.Fatalf("got %v, want a close with 1009", err)
+	}
+}
+
+// TestBinary runs the real program, talks to it and stops it with Ctrl-C.
+func TestBinary(t *testing.T) {
+	ctx := extest.Context(t)
+	p := extest.Start(t, extest.Build(t), nil, "-addr", "127.0.0.1:0")
+	url := p.AwaitStderr(t, regexp.MustCompile(`url=(ws://127\.0\.0\.1:\d+)`))[1]
+	c := dial(t, ctx, url)
+	roundTrip(t, ctx, c, ws.Text, []byte("héllo"), func() error { return c.Write(ctx, ws.Text, []byte("héllo")) })
+
+	p.Interrupt(t)
+	_, _, err := c.Read(ctx)
+	var ce ws.CloseError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway {
+		t.Fatalf("got %v, want a close with 1001", err)
+	}
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if !strings.Contains(p.Stderr(), "echo server stopped") {
+		t.Errorf("stderr lacks the shutdown:\n%s", p.Stderr())
+	}
+}

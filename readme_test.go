@@ -1,0 +1,72 @@
+package wesos_test
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestReadmeSnippets keeps the README in step with the Example functions:
+// every Go snippet of README.md must be a part of one of them (compared line
+// by line, ignoring indentation and runs of spaces), so that every snippet
+// compiles, and the runnable ones are checked against their output.
+func TestReadmeSnippets(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var examples [][]string
+	for _, name := range []string{"example_test.go", "ws/example_test.go"} {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		examples = append(examples, codeLines(string(src)))
+	}
+	snippets := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	if len(snippets) < 5 {
+		t.Fatalf("README.md has %d Go snippets; the pattern may be broken", len(snippets))
+	}
+	for _, m := range snippets {
+		snippet := codeLines(m[1])
+		found := false
+		for _, ex := range examples {
+			found = found || containsRun(ex, snippet)
+		}
+		if !found {
+			t.Errorf("this README snippet is in no Example function:\n%s", m[1])
+		}
+	}
+}
+
+var spaces = regexp.MustCompile(`\s+`)
+
+// codeLines returns the non-blank lines of src, trimmed, with every run of
+// white space made one space.
+func codeLines(src string) []string {
+	var out []string
+	for _, l := range strings.Split(src, "\n") {
+		if l = strings.TrimSpace(spaces.ReplaceAllString(l, " ")); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// containsRun reports whether run occurs in lines as consecutive lines.
+func containsRun(lines, run []string) bool {
+	for i := 0; i+len(run) <= len(lines); i++ {
+		match := true
+		for j := range run {
+			if lines[i+j] != run[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+package ws_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wesos/wesos"
+	"github.com/wesos/wesos/ws"
+)
+
+// echoServer starts an echo server for the examples; stop ends it.
+func echoServer() (url string, stop func()) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
+	}, nil)
+	hs := httptest.NewServer(srv)
+	return hs.URL, hs.Close
+}
+
+// A message is a stream both ways: every Write of a Writer leaves as a
+// fragment, and a Reader reads the frames as they arrive.
+func ExampleConn_Writer() {
+	ctx := context.Background()
+	url, stop := echoServer()
+	defer stop()
+	c, _, err := ws.Dial(ctx, url, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ws.StatusNormalClosure, "")
+
+	w, err := c.Writer(ctx, ws.Text) // the outgoing stream
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	io.WriteString(w, "streamed ")    // leaves at once, as a fragment
+	io.WriteString(w, "in fragments") // another one
+	w.Close()                         // the final frame
+
+	typ, r, err := c.Reader(ctx) // the incoming stream
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Print(typ, ": ")
+	io.Copy(os.Stdout, r) // the payload, frame by frame as it arrives
+	// Output: text: streamed in fragments
+}
+
+// A Conn is a Sink and a Source of Messages, whose Body is an io.Reader:
+// Send streams any reader out, and Next hands over a body to read.
+func ExampleConn_Send() {
+	ctx := context.Background()
+	url, stop := echoServer()
+	defer stop()
+	c, _, err := ws.Dial(ctx, url, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ws.StatusNormalClosure, "")
+
+	body := strings.NewReader(strings.Repeat("wesos ", 10000)) // a file, a pipe, any io.Reader
+	if err := c.Send(ctx, ws.Message{Type: ws.Text, Body: body}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := c.Next(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, err := io.Copy(io.Discard, m.Body) // valid until the next call to Next
+	fmt.Println(m.Type, n, err)
+	// Output: text 60000 <nil>
+}
+
+// A Server is a Sink too: Send broadcasts a message to every open connection.
+func ExampleServer_Send() {
+	ctx := context.Background()
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		for { // read (and drop) what the client sends until it closes
+			if _, err := c.Next(ctx); err != nil {
+				return
+			}
+		}
+	}, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	var clients []*ws.Conn
+	for range 2 {
+		c, _, err := ws.Dial(ctx, hs.URL, nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer c.Close(ws.StatusNormalClosure, "")
+		clients = append(clients, c)
+	}
+	for i := 0; srv.Len() < 2 && i < 1000; i++ { // the handlers start just after the handshake
+		time.Sleep(time.Millisecond)
+	}
+
+	srv.Send(ctx, ws.Message{Type: ws.Text, Body: strings.NewReader("news for everyone")})
+	for _, c := range clients {
+		_, p, err := c.Read(ctx)
+		fmt.Println(string(p), err)
+	}
+	// Output:
+	// news for everyone <nil>
+	// news for everyone <nil>
+}
