@@ -108,7 +108,7 @@ func (r *roster) add(delta int) int {
 // serve runs the chat on ln until ctx ends, then shuts down gracefully: the
 // HTTP server stops accepting and every WebSocket is closed with 1001.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, srv *ws.Server) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {

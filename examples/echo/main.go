@@ -22,18 +22,23 @@ import (
 	"github.com/wesos/wesos/ws"
 )
 
-// newEcho returns the echo server: every message of c back to c.
-func newEcho(limit int64) *ws.Server {
+// newEcho returns the echo server: every message of c back to c. With
+// compress, clients that offer permessage-deflate get it.
+func newEcho(limit int64, compress bool) *ws.Server {
+	opts := &ws.AcceptOptions{InsecureSkipOriginCheck: true}
+	if compress {
+		opts.Compression = &ws.CompressionOptions{}
+	}
 	return ws.NewServer(func(ctx context.Context, c *ws.Conn) {
 		c.SetReadLimit(limit)
 		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
-	}, &ws.AcceptOptions{InsecureSkipOriginCheck: true})
+	}, opts)
 }
 
 // serve runs srv on ln until ctx ends, then shuts down gracefully: the HTTP
 // server stops accepting and every WebSocket is closed with 1001.
 func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {
@@ -56,6 +61,7 @@ func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
 func main() {
 	addr := flag.String("addr", "localhost:9001", "address to listen on")
 	limit := flag.Int64("limit", 64<<20, "largest message in bytes (negative: no limit)")
+	compress := flag.Bool("compress", true, "accept permessage-deflate from clients that offer it")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,7 +72,7 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("echo server listening", "url", "ws://"+ln.Addr().String())
-	if err := serve(ctx, ln, newEcho(*limit)); err != nil {
+	if err := serve(ctx, ln, newEcho(*limit, *compress)); err != nil {
 		slog.Error("echo server", "err", err)
 		os.Exit(1)
 	}

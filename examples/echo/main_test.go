@@ -28,7 +28,7 @@ func startEcho(t *testing.T, limit int64) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, newEcho(limit)) }()
+	go func() { served <- serve(ctx, ln, newEcho(limit, true)) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -145,5 +145,26 @@ func TestBinary(t *testing.T) {
 	}
 	if !strings.Contains(p.Stderr(), "echo server stopped") {
 		t.Errorf("stderr lacks the shutdown:\n%s", p.Stderr())
+	}
+}
+
+// TestEchoCompressed: a client that offers permessage-deflate gets it, and
+// messages of every size come back intact, compressed both ways.
+func TestEchoCompressed(t *testing.T) {
+	ctx := extest.Context(t)
+	c, resp, err := ws.Dial(ctx, startEcho(t, 64<<20), &ws.DialOptions{Compression: &ws.CompressionOptions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.HasPrefix(ext, "permessage-deflate") {
+		t.Fatalf("Sec-WebSocket-Extensions: %q, want permessage-deflate", ext)
+	}
+	for _, n := range []int{0, 100, 300, 70000, 1 << 20} {
+		p := payload(n)
+		roundTrip(t, ctx, c, ws.Text, p, func() error { return c.Write(ctx, ws.Text, p) })
+	}
+	if err := c.Close(ws.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
 	}
 }

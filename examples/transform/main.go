@@ -80,7 +80,7 @@ func newTransform() *ws.Server {
 // serve runs srv on ln until ctx ends, then shuts down gracefully: the HTTP
 // server stops accepting and every WebSocket is closed with 1001.
 func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {
