@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -97,7 +98,11 @@ type Conn struct {
 
 	// Read side; owned by whoever holds readMu.
 	readMu    sync.Mutex
-	rbuf      []byte
+	rbuf      []byte          // nil while waiting for data
+	rbufp     *[]byte         // rbuf's pool entry, if it came from readBufPool
+	raw       syscall.RawConn // nc's, to wait for data without a buffer (TCP)
+	rawReady  func(uintptr) bool
+	rawWaited bool
 	rpos      int
 	rend      int
 	frame     header // the data frame being read
@@ -172,6 +177,12 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		deflate:    deflate,
 	}
 	c.inflSrc.c = c
+	if sc, ok := nc.(syscall.Conn); ok && canPeek {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.rawReady = c.readyOnce
+		}
+	}
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 )
 
 // readBufSize is the size of a connection's read buffer. Payload reads into
@@ -598,17 +599,26 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 
 // fill reads until at least need bytes are buffered.
 func (c *Conn) fill(need int) error {
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, readBufSize)
-	}
 	if c.rend-c.rpos >= need {
 		return nil
 	}
 	if c.rpos == c.rend {
 		c.rpos, c.rend = 0, 0
+		if c.raw != nil {
+			// Nothing is buffered: wait for bytes while holding no
+			// buffer, so that an idle connection costs none.
+			c.releaseReadBuf()
+			if err := c.waitReadable(); err != nil {
+				return err
+			}
+		}
 	} else if len(c.rbuf)-c.rpos < need {
 		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 		c.rpos = 0
+	}
+	if c.rbuf == nil {
+		c.rbufp = readBufPool.Get().(*[]byte)
+		c.rbuf = *c.rbufp
 	}
 	for c.rend-c.rpos < need {
 		n, err := c.nc.Read(c.rbuf[c.rend:])
@@ -629,6 +639,39 @@ func (c *Conn) fill(need int) error {
 		}
 	}
 	return nil
+}
+
+// readBufPool holds the read buffers of connections that wait for data.
+var readBufPool = sync.Pool{New: func() any {
+	b := make([]byte, readBufSize)
+	return &b
+}}
+
+// releaseReadBuf gives the (empty) read buffer back to the pool.
+func (c *Conn) releaseReadBuf() {
+	if c.rbufp != nil {
+		readBufPool.Put(c.rbufp)
+		c.rbufp = nil
+	}
+	c.rbuf = nil
+}
+
+// waitReadable blocks until the socket has bytes (or an error, or EOF) to
+// read, holding no buffer. The read deadline applies.
+func (c *Conn) waitReadable() error {
+	c.rawWaited = false
+	return c.raw.Read(c.rawReady)
+}
+
+// readyOnce is the RawConn callback of waitReadable. The poller is edge
+// triggered, so it must not wait for bytes that are already there: the
+// first call peeks, and "not yet" makes the poller wait; once woken, "done".
+func (c *Conn) readyOnce(fd uintptr) bool {
+	if c.rawWaited {
+		return true
+	}
+	c.rawWaited = true
+	return socketReadable(fd)
 }
 
 // readError turns an error met while reading into the error to return. A

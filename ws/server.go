@@ -58,8 +58,11 @@ type Server struct {
 	order sync.Mutex // orders the start of broadcast messages
 }
 
-// NewServer returns a Server that runs handler, in the request's goroutine,
-// for each accepted connection. opts may be nil.
+// NewServer returns a Server that runs handler for each accepted connection,
+// in a goroutine of its own (ServeHTTP returns once the connection is
+// upgraded, so net/http keeps nothing for it). The handler's ctx carries the
+// request context's values and ends when Shutdown closes the connections.
+// opts may be nil.
 func NewServer(handler func(ctx context.Context, c *Conn), opts *AcceptOptions) *Server {
 	s := &Server{handler: handler, peers: make(map[*Conn]*peer)}
 	if opts != nil {
@@ -92,10 +95,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handlers.Add(1)
 	s.mu.Unlock()
-	defer s.handlers.Done()
 
 	c, err := Accept(w, r, &s.opts)
 	if err != nil {
+		s.handlers.Done()
 		s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -104,31 +107,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.closing {
 		s.mu.Unlock()
 		c.Close(StatusGoingAway, "server is shutting down")
+		s.handlers.Done()
 		return
 	}
 	s.peers[c] = p
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(r.Context())
+	// The handler runs in a goroutine of its own and ServeHTTP returns, so
+	// that net/http lets go of what it kept for the request (its buffers,
+	// the request and the response, a deep stack): an idle connection
+	// would otherwise hold them for its whole life. The handler's context
+	// keeps the request's values, and ends with Shutdown.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	stop := context.AfterFunc(s.ctx, cancel)
-	defer func() {
-		stop()
-		cancel()
-		s.mu.Lock()
-		closing := s.closing
-		s.mu.Unlock()
-		if closing {
-			// A handler that ends because Shutdown began (Send failed,
-			// ctx ended) leaves c to Shutdown, which first writes the
-			// broadcasts Send accepted and then closes c with 1001.
-			<-c.closed
-		}
-		s.mu.Lock()
-		delete(s.peers, c)
-		s.mu.Unlock()
-		c.Close(StatusNormalClosure, "")
+	go func() {
+		defer s.handlers.Done()
+		defer func() {
+			stop()
+			cancel()
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				// A handler that ends because Shutdown began (Send failed,
+				// ctx ended) leaves c to Shutdown, which first writes the
+				// broadcasts Send accepted and then closes c with 1001.
+				<-c.closed
+			}
+			s.mu.Lock()
+			delete(s.peers, c)
+			s.mu.Unlock()
+			c.Close(StatusNormalClosure, "")
+		}()
+		s.handler(ctx, c)
 	}()
-	s.handler(ctx, c)
 }
 
 // Len returns the number of open connections.
