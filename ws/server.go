@@ -26,7 +26,7 @@ const DefaultSlowTimeout = time.Second
 var ErrServerClosed = errors.New("ws: server closed")
 
 // broadcastChunk is the most payload one broadcast frame carries.
-const broadcastChunk = 32 << 10
+const broadcastChunk = 64 << 10
 
 // Server is an http.Handler that upgrades requests, runs a handler for each
 // connection, tracks the open ones, and is itself a wesos.Sink[Message] that
@@ -195,9 +195,9 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	if m.Body == nil {
 		m.Body = http.NoBody
 	}
-	bp := getWriteBuf()
-	defer putWriteBuf(bp)
-	chunk := (*bp)[:min(len(*bp), broadcastChunk)]
+	bp := getRelayBuf()
+	defer putRelayBuf(bp)
+	chunk := (*bp)[:broadcastChunk]
 	enc := s.newEncoder(peers)
 	defer enc.release()
 	node := first

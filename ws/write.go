@@ -23,6 +23,19 @@ var writeBufPool = sync.Pool{New: func() any {
 func getWriteBuf() *[]byte  { return writeBufPool.Get().(*[]byte) }
 func putWriteBuf(b *[]byte) { writeBufPool.Put(b) }
 
+// relayBufSize is the size of the pooled buffers that streamed bodies are
+// sent through (Send of a reader, Server.Send): a received frame of up to
+// 64 KiB is relayed whole, in one read and one write.
+const relayBufSize = 64<<10 + maxHeaderSize
+
+var relayBufPool = sync.Pool{New: func() any {
+	b := make([]byte, relayBufSize)
+	return &b
+}}
+
+func getRelayBuf() *[]byte  { return relayBufPool.Get().(*[]byte) }
+func putRelayBuf(b *[]byte) { relayBufPool.Put(b) }
+
 // lock acquires a channel mutex, honouring ctx: an ended ctx acquires
 // nothing, so a write with it never starts (and cannot be cut mid-frame).
 func lock(ctx context.Context, mu chan struct{}) error {
@@ -247,8 +260,8 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 			return wt.WriteTo(&lengthWriter{w: w, left: l.Len()})
 		}
 	}
-	bp := getWriteBuf()
-	defer putWriteBuf(bp)
+	bp := getRelayBuf()
+	defer putRelayBuf(bp)
 	buf := *bp
 	var total int64
 	for {
