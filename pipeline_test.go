@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -268,7 +269,24 @@ func TestPipelineSlowClient(t *testing.T) {
 
 	sender := dial(t, ctx, url)
 	fast := dial(t, ctx, url)
-	stalled := dial(t, ctx, url) // never reads until the end
+	// The stalled client never reads until the end. Its receive buffer is
+	// pinned small: loopback autotuning would otherwise let the kernel
+	// absorb tens of MiB (tcp_rmem allows 32 MiB here) before the server
+	// sees it fall behind.
+	stalled, _, err := ws.Dial(ctx, url, &ws.DialOptions{
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				err = nc.(*net.TCPConn).SetReadBuffer(64 << 10)
+			}
+			return nc, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.CloseNow()
 	waitLen(t, srv, 3)
 
 	const messages = 400

@@ -214,7 +214,9 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 			op = opContinuation
 		}
 		if rerr == io.EOF {
-			return nil
+			// The message is complete; the next one waits, if need be,
+			// for receivers to catch up.
+			return s.backpressure(ctx, peers)
 		}
 		if rerr != nil {
 			return rerr
