@@ -519,7 +519,7 @@ func TestDeflateBroadcastEncoder(t *testing.T) {
 	s := NewServer(nil, &AcceptOptions{Compression: &CompressionOptions{}})
 	z1, z2, plain := &peer{z: true}, &peer{z: true}, &peer{}
 	peers := []*peer{z1, z2, plain}
-	msg := dflText(100_000, 1)
+	msg := dflText(3*broadcastChunk+1000, 1)
 	chunks := dflSplit(msg, []int{broadcastChunk, 2 * broadcastChunk, 3 * broadcastChunk})
 	e := s.newEncoder(peers)
 	node := &bframe{ready: make(chan struct{})}
