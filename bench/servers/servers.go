@@ -1,0 +1,52 @@
+// Package servers holds the same two servers — echo and broadcast — written
+// idiomatically with each library under comparison, plus a raw-TCP echo that
+// is the ceiling of this machine.
+//
+// Echo: every data message a connection sends comes back to it.
+// Broadcast: every data message any connection sends goes to every open
+// connection, the sender included.
+//
+// Every server is configured for conformance: pongs echo the ping payload,
+// read limits fit the largest message of the scenario, no compression.
+package servers
+
+import (
+	"fmt"
+	"net"
+	"sort"
+)
+
+// Config is what every server is given.
+type Config struct {
+	Mode      string // "echo" or "broadcast"
+	ReadLimit int64  // largest message a connection accepts, in bytes
+}
+
+// ServeFunc serves cfg on ln until ln fails.
+type ServeFunc func(ln net.Listener, cfg Config) error
+
+var registry = map[string]ServeFunc{}
+
+func register(name string, f ServeFunc) { registry[name] = f }
+
+// Serve runs the server of library lib on ln.
+func Serve(lib string, ln net.Listener, cfg Config) error {
+	f, ok := registry[lib]
+	if !ok {
+		return fmt.Errorf("unknown library %q (have %v)", lib, Names())
+	}
+	if cfg.Mode != "echo" && cfg.Mode != "broadcast" {
+		return fmt.Errorf("unknown mode %q", cfg.Mode)
+	}
+	return f(ln, cfg)
+}
+
+// Names lists the libraries.
+func Names() []string {
+	var ns []string
+	for n := range registry {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}

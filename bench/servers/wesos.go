@@ -1,0 +1,25 @@
+package servers
+
+import (
+	"context"
+	"net"
+	"net/http"
+
+	"github.com/wesos/wesos"
+	"github.com/wesos/wesos/ws"
+)
+
+// wesos: the three-line servers of the package documentation. A Conn is a
+// Source and a Sink of messages, a Server is a Sink that broadcasts.
+func init() {
+	register("wesos", func(ln net.Listener, cfg Config) error {
+		opts := &ws.AcceptOptions{ReadLimit: cfg.ReadLimit}
+		var srv *ws.Server
+		if cfg.Mode == "echo" {
+			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, c, c) }, opts)
+		} else {
+			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, srv, c) }, opts)
+		}
+		return (&http.Server{Handler: srv}).Serve(ln)
+	})
+}
