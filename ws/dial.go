@@ -226,9 +226,10 @@ func connectTunnel(ctx context.Context, nc net.Conn, proxyURL *url.URL, target s
 	if err := req.Write(nc); err != nil {
 		return err
 	}
-	// Read the response byte by byte-free: a proxy sends nothing after its
-	// response until the tunnel is used, so a bufio.Reader loses nothing.
-	br := bufio.NewReader(nc)
+	// A proxy sends nothing after its answer until the tunnel is used, so
+	// a bufio.Reader reads no byte of the tunnel (checked below). Its size
+	// bounds a hostile answer like the handshake response's.
+	br := bufio.NewReader(&io.LimitedReader{R: nc, N: maxHandshakeResponse})
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		return err

@@ -67,9 +67,9 @@
 //
 // Without context takeover (the default), compressors and decompressors come
 // from pools for the time a message takes: an idle compressed connection
-// holds no more memory than an uncompressed one (about 27 KB for both ends
-// of a connection and its server handler, BenchmarkDeflateIdleConn), and
-// Server.Send compresses a broadcast once for all such receivers. With
+// holds no more memory than an uncompressed one (BenchmarkDeflateIdleConn
+// compares them), and Server.Send compresses a broadcast once for all such
+// receivers. With
 // ContextTakeover, each end keeps for the life of the connection a
 // compressor (about 1.2 MB with compress/flate at the default level,
 // BestSpeed; about 0.8 MB at the other levels), a decompressor (about
