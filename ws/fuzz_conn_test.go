@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -23,7 +22,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 // acceptPlaceholder in a fuzz input is replaced by the Sec-WebSocket-Accept
@@ -133,48 +131,7 @@ func FuzzDialRaw(f *testing.F) {
 			t.Fatal("compression negotiated without an offer")
 		}
 
-		var rerr error
-		for i := 0; rerr == nil; i++ {
-			if i > len(data) {
-				t.Fatalf("%d messages from %d bytes", i, len(data))
-			}
-			var typ MessageType
-			var msg []byte
-			if mode&4 == 0 {
-				typ, msg, rerr = c.Read(ctx)
-			} else {
-				var m Message
-				if m, rerr = c.Next(ctx); rerr == nil {
-					typ = m.Type
-					var buf [5]byte
-					for rerr == nil && len(msg) <= limit {
-						var n int
-						n, rerr = m.Body.Read(buf[:])
-						msg = append(msg, buf[:n]...)
-					}
-					if rerr == io.EOF {
-						rerr = nil
-					}
-				}
-			}
-			if rerr != nil {
-				break
-			}
-			if typ == Text && !utf8.Valid(msg) {
-				t.Fatalf("text message %q is not valid UTF-8", msg)
-			}
-			if len(msg) > limit {
-				t.Fatalf("message of %d bytes passed the limit", len(msg))
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the read hung: %v", rerr)
-		}
-		var pe *ProtocolError
-		var ce CloseError
-		if !errors.As(rerr, &pe) && !errors.As(rerr, &ce) && !errors.Is(rerr, net.ErrClosed) {
-			t.Fatalf("read ended with %v (%T)", rerr, rerr)
-		}
+		fuzzReadAll(t, ctx, c, len(data), limit, mode&4 != 0)
 		c.Close(StatusNormalClosure, "")
 	})
 }

@@ -303,14 +303,26 @@ func fuzzConn(t *testing.T, ln net.Listener, client bool, data []byte) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	fuzzReadAll(t, ctx, c, len(data), limit, mode&1 != 0)
+	// Close after the end returns promptly.
+	c.Close(StatusNormalClosure, "")
+}
+
+// fuzzReadAll reads c until it fails, by whole messages or (streamed)
+// through Body in 7-byte reads, checking every message: valid UTF-8 text,
+// within limit, no more messages than input bytes, and an end that is a
+// close, a protocol error with a code RFC 6455 names, or a closed
+// connection, never a hang.
+func fuzzReadAll(t *testing.T, ctx context.Context, c *Conn, inputLen int, limit int, streamed bool) {
+	t.Helper()
 	var rerr error
 	for i := 0; rerr == nil; i++ {
-		if i > len(data) {
-			t.Fatalf("%d messages from %d bytes", i, len(data))
+		if i > inputLen {
+			t.Fatalf("%d messages from %d bytes", i, inputLen)
 		}
 		var typ MessageType
 		var msg []byte
-		if mode&1 == 0 {
+		if !streamed {
 			typ, msg, rerr = c.Read(ctx)
 		} else {
 			var m Message
@@ -351,8 +363,6 @@ func fuzzConn(t *testing.T, ln net.Listener, client bool, data []byte) {
 	if pe != nil && pe.Code != StatusProtocolError && pe.Code != StatusInvalidFramePayloadData && pe.Code != StatusMessageTooBig && pe.Code != StatusInternalError {
 		t.Fatalf("protocol error with code %v", pe.Code)
 	}
-	// Close after the end returns promptly.
-	c.Close(StatusNormalClosure, "")
 }
 
 // FuzzServerConn feeds arbitrary bytes from a client to a server Conn.
