@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	peers    map[*Conn]*peer
+	list     []*peer // the peers, as a snapshot: replaced, never changed in place
 	closing  bool
 	handlers sync.WaitGroup
 	sends    sync.WaitGroup // broadcasts in progress
@@ -111,6 +113,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.peers[c] = p
+	s.list = append(s.list[:len(s.list):len(s.list)], p)
 	s.mu.Unlock()
 
 	// The handler runs in a goroutine of its own and ServeHTTP returns, so
@@ -136,6 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.mu.Lock()
 			delete(s.peers, c)
+			s.list = slices.DeleteFunc(slices.Clone(s.list), func(q *peer) bool { return q == p })
 			s.mu.Unlock()
 			c.Close(StatusNormalClosure, "")
 		}()
@@ -182,10 +186,7 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	first := &bframe{ready: make(chan struct{})}
 	s.order.Lock()
 	s.mu.Lock()
-	peers := make([]*peer, 0, len(s.peers))
-	for _, p := range s.peers {
-		peers = append(peers, p)
-	}
+	peers := s.list // a snapshot: no copy per message
 	s.mu.Unlock()
 	for _, p := range peers {
 		s.enqueue(p, first)
