@@ -147,6 +147,14 @@ type Conn struct {
 	mw      messageWriter
 	rng     *rand.ChaCha8 // masking keys (client only; guarded by frameMu)
 
+	// Output coalescing (coalesce.go). out, outp and flushTimer are
+	// guarded by frameMu.
+	out        []byte      // frames kept, to leave together
+	outp       *[]byte     // out's pool entry
+	flushTimer *time.Timer // sends out at the latest flushDelay after it began
+	outPending atomic.Bool // out holds frames
+	rmore      atomic.Bool // the reader has received bytes left to hand out
+
 	// Closing.
 	closeMu    sync.Mutex
 	closeSent  bool

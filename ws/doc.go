@@ -82,6 +82,19 @@
 // rest of the message is discarded and the connection goes on with the next
 // one; with context takeover the connection fails with 1011.
 //
+// # Writes and system calls
+//
+// A frame normally leaves in one write as soon as it is written. A small
+// frame written while the connection's reader still holds received bytes it
+// has not handed out — the answers of an echo or request/response loop
+// working through a burst of messages — is kept instead and leaves with the
+// others, in one write, when the reader runs out of input (or within 250 µs,
+// or with the next frame that cannot wait: a close, a ping, a large frame).
+// On small messages this divides the system calls, most of a server's CPU
+// time, by the size of the bursts; a lone write still leaves at once, and
+// order is never changed. Server.Send likewise sends the broadcast messages
+// that queued up for a connection in one writev.
+//
 // # Protocol errors
 //
 // A peer that breaks the protocol gets the close code RFC 6455 names and the

@@ -38,7 +38,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 // payload, with the semantics of Next.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	c.partial, c.hasPartial = nil, false
 	t, err := c.reader(ctx)
 	if err != nil {
@@ -82,7 +82,7 @@ const readPrealloc = 64 << 10
 // that message (a Next or Reader call in between discards it).
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	var t MessageType
 	var b []byte
 	if c.hasPartial && c.msgOpen && c.readErr == nil {
@@ -128,7 +128,7 @@ type messageReader struct{ c *Conn }
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
@@ -574,6 +574,7 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		n = copy(p, c.rbuf[c.rpos:c.rend])
 		c.rpos += n
 	case len(p) >= readBufSize:
+		c.beforeWait()
 		n, err = c.nc.Read(p)
 		if n > 0 && c.ka != nil {
 			c.ka.alive()
@@ -602,6 +603,7 @@ func (c *Conn) fill(need int) error {
 	if c.rend-c.rpos >= need {
 		return nil
 	}
+	c.beforeWait()
 	if c.rpos == c.rend {
 		c.rpos, c.rend = 0, 0
 		if c.raw != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -204,6 +205,9 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	node := first
 	for {
 		n, rerr := readChunk(m.Body, chunk)
+		if rerr == nil && drained(m.Body) {
+			rerr = io.EOF // a whole bytes.Reader or the like: one frame
+		}
 		fin := rerr == io.EOF
 		if rerr != nil && !fin {
 			fin = true
@@ -228,6 +232,14 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 			return err
 		}
 	}
+}
+
+// drained reports whether r, a reader that knows its length (bytes.Reader,
+// strings.Reader, bytes.Buffer), has nothing left, so that the chunk just
+// read ends the message instead of an empty final frame after it.
+func drained(r io.Reader) bool {
+	l, ok := r.(interface{ Len() int })
+	return ok && l.Len() == 0
 }
 
 // encoder turns a broadcast message's chunks into frames: plain ones, and
@@ -388,10 +400,25 @@ func (s *Server) enqueue(p *peer, first *bframe) {
 	}
 }
 
-// drain writes a receiver's queued messages, one after the other, and ends
-// when the queue is empty.
+// Bounds on one batch of broadcast messages written with a single writev.
+const (
+	batchFrames = 64
+	batchBytes  = 256 << 10
+)
+
+var batchPool = sync.Pool{New: func() any {
+	b := make(net.Buffers, 0, batchFrames)
+	return &b
+}}
+
+// drain writes a receiver's queued messages, in order, and ends when the
+// queue is empty. Messages already complete when it gets to them (a burst
+// of small broadcasts) leave together in one write; a message still being
+// published is streamed frame by frame.
 func (s *Server) drain(p *peer) {
 	defer s.drains.Done()
+	bp := batchPool.Get().(*net.Buffers)
+	defer batchPool.Put(bp)
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {
@@ -399,12 +426,67 @@ func (s *Server) drain(p *peer) {
 			p.mu.Unlock()
 			return
 		}
-		first := p.queue[0]
-		p.queue[0] = nil
-		p.queue = p.queue[1:]
+		batch, size, n := (*bp)[:0], 0, 0
+		for _, f := range p.queue {
+			if !f.complete() || len(batch) == batchFrames {
+				break
+			}
+			b := f.frameFor(p)
+			if len(batch) > 0 && size+len(b) > batchBytes {
+				break
+			}
+			batch = append(batch, b)
+			size += len(b)
+			n++
+		}
+		var first *bframe
+		if n == 0 {
+			first, n = p.queue[0], 1
+		}
+		clear(p.queue[:n])
+		p.queue = p.queue[n:]
 		p.mu.Unlock()
-		s.deliver(p, first)
+		if first != nil {
+			s.deliver(p, first)
+		} else {
+			s.deliverBatch(p, batch, size)
+			clear(batch)
+		}
 	}
+}
+
+// complete reports whether f is a whole message, published: a single final
+// frame.
+func (f *bframe) complete() bool {
+	select {
+	case <-f.ready:
+		return f.fin
+	default:
+		return false
+	}
+}
+
+// deliverBatch writes complete messages, size bytes in all, to a receiver
+// in one write.
+func (s *Server) deliverBatch(p *peer, batch net.Buffers, size int) {
+	c := p.c
+	if !p.dropped.Load() {
+		select {
+		case c.msgMu <- struct{}{}:
+			if err := c.writeBuffers(s.ctx, batch); err != nil {
+				p.dropped.Store(true)
+			}
+			unlock(c.msgMu)
+		case <-c.closed:
+			p.dropped.Store(true)
+		}
+	}
+	if p.dropped.Load() {
+		p.pending.Store(0)
+	} else {
+		p.pending.Add(-int64(size))
+	}
+	notify(p.space)
 }
 
 // deliver writes one broadcast message to a receiver, frame by frame as

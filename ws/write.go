@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 )
@@ -368,6 +369,9 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 	}
 	var hb [maxHeaderSize]byte
 	hn := putHeader(hb[:], h)
+	if err := c.flushLocked(ctx); err != nil {
+		return err
+	}
 	c.wv[0], c.wv[1] = hb[:hn], p
 	c.wbufs = c.wv[:]
 	c.wdl.arm(ctx)
@@ -380,6 +384,9 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 // writeMaskedLocked sends a large client frame, masking the payload through
 // pooled buffers so that the caller's bytes stay untouched.
 func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error {
+	if err := c.flushLocked(ctx); err != nil {
+		return err
+	}
 	c.maskKey(&h)
 	bp := getWriteBuf()
 	defer putWriteBuf(bp)
@@ -421,9 +428,7 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool,
 	}
 	start := maxHeaderSize - headerSize(h)
 	putHeader(b[start:], h)
-	c.wdl.arm(ctx)
-	n, err := c.nc.Write(b[start:])
-	return c.writeError(ctx, int64(n), err, op)
+	return c.emit(ctx, op, b[start:])
 }
 
 // writeRaw sends bytes that already form whole frames (a broadcast frame
@@ -437,9 +442,31 @@ func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
 	if c.wclosed {
 		return errClosed
 	}
+	return c.emit(ctx, opBinary, b)
+}
+
+// writeBuffers sends bytes that already form whole frames, from several
+// buffers, in one write (broadcast messages queued for this connection).
+// The caller holds msgMu.
+func (c *Conn) writeBuffers(ctx context.Context, bufs net.Buffers) error {
+	if len(bufs) == 1 {
+		return c.writeRaw(ctx, bufs[0])
+	}
+	if err := lock(ctx, c.frameMu); err != nil {
+		return err
+	}
+	defer unlock(c.frameMu)
+	if c.wclosed {
+		return errClosed
+	}
+	if err := c.flushLocked(ctx); err != nil {
+		return err
+	}
+	c.wbufs = bufs
 	c.wdl.arm(ctx)
-	n, err := c.nc.Write(b)
-	return c.writeError(ctx, int64(n), err, opBinary)
+	n, err := c.wbufs.WriteTo(c.nc)
+	c.wbufs = nil
+	return c.writeError(ctx, n, err, opBinary)
 }
 
 func (c *Conn) maskKey(h *header) {
