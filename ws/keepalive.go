@@ -74,7 +74,10 @@ func (k *keepAlive) tick() {
 		c.CloseNow()
 		return
 	}
-	k.timer.Reset(time.Duration(now + int64(k.timeout) - time.Now().UnixNano()))
+	// Look again after the interval (a pong that came by then lets the
+	// next ping go an interval after it) or the timeout, whichever is
+	// first.
+	k.timer.Reset(time.Duration(now + int64(min(k.interval, k.timeout)) - time.Now().UnixNano()))
 }
 
 func (k *keepAlive) stop() {

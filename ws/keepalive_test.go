@@ -158,7 +158,11 @@ func TestKeepAliveLivePeer(t *testing.T) {
 			// At least ten intervals and three pings of silence from the
 			// application on both ends.
 			start := time.Now()
+			early := int64(-1)
 			for time.Since(start) < 10*interval || pings.Load() < 3 {
+				if early < 0 && time.Since(start) >= 10*interval {
+					early = pings.Load()
+				}
 				if c.isClosed() {
 					t.Fatalf("keepalive closed a connection whose peer answers every ping (after %v, %d pings)", time.Since(start), pings.Load())
 				}
@@ -166,6 +170,14 @@ func TestKeepAliveLivePeer(t *testing.T) {
 					t.Fatalf("%d keepalive pings in %v with a %v interval, want 3", pings.Load(), testTimeout, interval)
 				}
 				time.Sleep(interval / 4)
+			}
+			if early < 0 {
+				early = pings.Load()
+			}
+			// Pings keep to the interval (about 9 in 10 intervals), not
+			// to the longer timeout (2).
+			if early < 4 {
+				t.Errorf("%d pings in the first %v: pinging every timeout (%v), not every interval (%v)", early, 10*interval, timeout, interval)
 			}
 			if err := c.Write(ctx, Text, []byte("still here")); err != nil {
 				t.Fatal(err)
