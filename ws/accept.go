@@ -108,6 +108,20 @@ func (e *HandshakeError) Error() string {
 // *HandshakeError: 405 for a method other than GET, 426 with
 // "Sec-WebSocket-Version: 13" for another protocol version, 403 for an
 // origin that is not allowed, 400 for everything else.
+//
+// Accept also takes a WebSocket over HTTP/2 (RFC 8441): an extended CONNECT
+// request with the :protocol "websocket", which net/http passes to handlers
+// when the process runs with GODEBUG=http2xconnect=1 (see the package
+// documentation). The checks are the same, less the key and the Upgrade and
+// Connection headers that HTTP/2 does not have; the answer is 200, and the
+// Conn then speaks over the request's stream. Such a Conn lives in the
+// handler: the stream ends when the handler returns, so the handler must
+// not return while the Conn is in use, and must close it (Close or
+// CloseNow) before it returns; Server does both. Closing the Conn stops its
+// reads and writes, and the stream ends cleanly (END_STREAM) when the
+// handler returns; a write blocked at the moment of closing, or by a write
+// deadline, resets the stream. Over HTTP/2 a Conn holds a goroutine and a
+// read buffer for its life, and every write to the stream is flushed.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
@@ -116,6 +130,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if herr != nil {
 		http.Error(w, herr.Reason, herr.Status)
 		return nil, herr
+	}
+	if isExtendedConnect(r) {
+		return acceptStream(w, r, opts, proto)
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -173,29 +190,42 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	return newConn(nc, false, proto, cfg, deflate, buffered), nil
 }
 
-// checkRequest validates a handshake request and returns its key and the
-// chosen subprotocol.
+// checkRequest validates a handshake request and returns its key (empty
+// for HTTP/2, which has none) and the chosen subprotocol.
 func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (key, proto string, herr *HandshakeError) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		return "", "", &HandshakeError{http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request"}
-	}
-	if !r.ProtoAtLeast(1, 1) {
-		return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later"}
-	}
-	if !hasToken(r.Header, "Connection", "upgrade") {
-		return "", "", &HandshakeError{http.StatusBadRequest, `the Connection header must contain "upgrade"`}
-	}
-	if !hasToken(r.Header, "Upgrade", "websocket") {
-		return "", "", &HandshakeError{http.StatusBadRequest, `the Upgrade header must contain "websocket"`}
+	h2 := isExtendedConnect(r)
+	if h2 {
+		// RFC 8441 §5: the :protocol pseudo-header names the protocol
+		// (an upgrade token, compared like one).
+		if p := r.Header.Get(":protocol"); !strings.EqualFold(p, "websocket") {
+			return "", "", &HandshakeError{http.StatusBadRequest, `the :protocol of an extended CONNECT must be "websocket"`}
+		}
+	} else {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			return "", "", &HandshakeError{http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request"}
+		}
+		if !r.ProtoAtLeast(1, 1) {
+			return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later"}
+		}
+		if !hasToken(r.Header, "Connection", "upgrade") {
+			return "", "", &HandshakeError{http.StatusBadRequest, `the Connection header must contain "upgrade"`}
+		}
+		if !hasToken(r.Header, "Upgrade", "websocket") {
+			return "", "", &HandshakeError{http.StatusBadRequest, `the Upgrade header must contain "websocket"`}
+		}
 	}
 	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		return "", "", &HandshakeError{http.StatusUpgradeRequired, "unsupported WebSocket version; this server speaks version 13"}
 	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
-	if len(keys) != 1 || !validKey(strings.TrimSpace(keys[0])) {
-		return "", "", &HandshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value"}
+	if !h2 {
+		// RFC 8441 §5: HTTP/2 has no Sec-WebSocket-Key (nor Accept).
+		keys := r.Header.Values("Sec-WebSocket-Key")
+		if len(keys) != 1 || !validKey(strings.TrimSpace(keys[0])) {
+			return "", "", &HandshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value"}
+		}
+		key = strings.TrimSpace(keys[0])
 	}
 	if !opts.InsecureSkipOriginCheck {
 		if err := checkOrigin(r, opts.OriginPatterns); err != nil {
@@ -209,7 +239,7 @@ func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (
 			break
 		}
 	}
-	return strings.TrimSpace(keys[0]), proto, nil
+	return key, proto, nil
 }
 
 // checkOrigin allows requests without an Origin header, from the request's

@@ -95,6 +95,30 @@
 // order is never changed. Server.Send likewise sends the broadcast messages
 // that queued up for a connection in one writev.
 //
+// # HTTP/2
+//
+// Accept and Server also take WebSockets over HTTP/2 (RFC 8441): the
+// browser sends an extended CONNECT on a stream of its HTTP/2 connection
+// instead of a GET with Upgrade, and the messages travel in that stream.
+// Go 1.26's net/http server supports this only when the process starts
+// with http2xconnect=1 in its GODEBUG environment variable, for example
+//
+//	GODEBUG=http2xconnect=1 ./server
+//
+// (net/http reads it once, when the program starts: setting it later, with
+// os.Setenv, has no effect). The server must speak HTTP/2: over TLS
+// (http.Server.ListenAndServeTLS does by default) or in clear text with
+// h2c (http.Server.Protocols with SetUnencryptedHTTP2). Without the
+// setting the server does not offer extended CONNECT, and browsers use
+// HTTP/1.1 for WebSockets as before.
+//
+// Over HTTP/2 the connection is the request's stream, which ends when the
+// handler returns: a handler calling Accept must keep running while it uses
+// the Conn and close it before returning (Server does this itself, running
+// the handler within ServeHTTP for such connections). Every write to the
+// stream is flushed at once, and a Conn holds a goroutine and a read
+// buffer for its life.
+//
 // # Protocol errors
 //
 // A peer that breaks the protocol gets the close code RFC 6455 names and the

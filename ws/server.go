@@ -63,9 +63,11 @@ type Server struct {
 
 // NewServer returns a Server that runs handler for each accepted connection,
 // in a goroutine of its own (ServeHTTP returns once the connection is
-// upgraded, so net/http keeps nothing for it). The handler's ctx carries the
-// request context's values and ends when Shutdown closes the connections.
-// opts may be nil.
+// upgraded, so net/http keeps nothing for it). A connection over HTTP/2
+// (RFC 8441) lives in its request's stream, so for it ServeHTTP runs the
+// handler itself and returns once the connection is closed. The handler's
+// ctx carries the request context's values and ends when Shutdown closes
+// the connections. opts may be nil.
 func NewServer(handler func(ctx context.Context, c *Conn), opts *AcceptOptions) *Server {
 	s := &Server{handler: handler, peers: make(map[*Conn]*peer)}
 	if opts != nil {
@@ -124,7 +126,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// keeps the request's values, and ends with Shutdown.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	stop := context.AfterFunc(s.ctx, cancel)
-	go func() {
+	serve := func() {
 		defer s.handlers.Done()
 		defer func() {
 			stop()
@@ -145,7 +147,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.Close(StatusNormalClosure, "")
 		}()
 		s.handler(ctx, c)
-	}()
+	}
+	if _, ok := c.nc.(*streamConn); ok {
+		// Over HTTP/2 (RFC 8441) the connection is the request's
+		// stream, which ends when ServeHTTP returns: the handler, and
+		// the closing after it, run here.
+		serve()
+		return
+	}
+	go serve()
 }
 
 // Len returns the number of open connections.
