@@ -110,7 +110,9 @@
 // (http.Server.ListenAndServeTLS does by default) or in clear text with
 // h2c (http.Server.Protocols with SetUnencryptedHTTP2). Without the
 // setting the server does not offer extended CONNECT, and browsers use
-// HTTP/1.1 for WebSockets as before.
+// HTTP/1.1 for WebSockets as before. A ServeMux pattern with a method, such
+// as "GET /ws", does not match the CONNECT: register the handler for
+// "CONNECT /ws" too, or with no method.
 //
 // Over HTTP/2 the connection is the request's stream, which ends when the
 // handler returns: a handler calling Accept must keep running while it uses

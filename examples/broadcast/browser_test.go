@@ -33,12 +33,7 @@ const chromiumPath = "/usr/bin/chromium"
 const screenshotEnv = "WESOS_SCREENSHOT_DIR"
 
 func TestBrowserChat(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must run the browser test, but Chromium is missing: %v", err)
-		}
-		t.Skipf("Chromium is not installed (%v); apt-get install chromium", err)
-	}
+	needChromium(t)
 	// Chromium always offers permessage-deflate: the chat must work whether
 	// the server declines it (the default) or accepts it (-compress).
 	t.Run("plain", func(t *testing.T) { chatInBrowser(t, false) })
@@ -103,6 +98,17 @@ func chatInBrowser(t *testing.T, compress bool) {
 	}
 }
 
+// needChromium skips the test when Chromium is missing, unless on CI.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must run the browser test, but Chromium is missing: %v", err)
+		}
+		t.Skipf("Chromium is not installed (%v); apt-get install chromium", err)
+	}
+}
+
 // showing is true when every page shows text among its messages.
 func showing(text string) func([]pageState) bool {
 	return func(states []pageState) bool {
@@ -155,8 +161,17 @@ type browser struct {
 	pages    []*page
 	captured bool // screenshots were taken
 
-	mu  sync.Mutex
-	log []string // console messages, exceptions and WebSocket handshakes of the pages
+	mu        sync.Mutex
+	log       []string      // console messages, exceptions and WebSocket handshakes of the pages
+	responses []cdpResponse // the WebSocket handshake responses, as Chromium reports them
+	documents []string      // the protocol ("http/1.1", "h2") of each page load
+}
+
+// cdpResponse is a WebSocket handshake response that Chromium reported.
+type cdpResponse struct {
+	Page    int
+	Status  int
+	Headers map[string]string
 }
 
 // page is one tab, attached in flatten mode: its commands carry its sessionId.
@@ -167,8 +182,9 @@ type page struct {
 }
 
 // startChromium launches Chromium and connects to its DevTools endpoint.
-// Cleanup closes the browser and kills its process group.
-func startChromium(t *testing.T, ctx context.Context) *browser {
+// Cleanup closes the browser and kills its process group. flags are added
+// to Chromium's command line.
+func startChromium(t *testing.T, ctx context.Context, flags ...string) *browser {
 	t.Helper()
 	dir := t.TempDir() // removed after the cleanup below has ended Chromium
 	stderr, err := os.Create(filepath.Join(dir, "chromium.log"))
@@ -176,9 +192,20 @@ func startChromium(t *testing.T, ctx context.Context) *browser {
 		t.Fatal(err)
 	}
 	defer stderr.Close()
-	cmd := exec.Command(chromiumPath, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+	// No preconnects ("Preload pages" off): a preconnected socket that no
+	// request uses holds up an HTTP/2 server's graceful shutdown, which
+	// waits for its client preface for 10 s.
+	prefs := filepath.Join(dir, "profile", "Default", "Preferences")
+	if err := os.MkdirAll(filepath.Dir(prefs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefs, []byte(`{"net":{"network_prediction_options":2}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--remote-debugging-port=0", "about:blank")
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--remote-debugging-port=0"}, flags...)
+	cmd := exec.Command(chromiumPath, append(args, "about:blank")...)
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr // a file: no copying goroutine, and it survives the browser
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -242,12 +269,13 @@ func startChromium(t *testing.T, ctx context.Context) *browser {
 	return b
 }
 
-// open opens url in a new window and attaches to it.
+// open opens a new window, attaches to it and loads url, so that the page's
+// network events are all seen.
 func (b *browser) open(t *testing.T, ctx context.Context, url string) *page {
 	t.Helper()
 	var target struct{ TargetID string }
 	if err := b.cdp.call(ctx, "", "Target.createTarget", map[string]any{
-		"url": url, "newWindow": true, "width": 900, "height": 640,
+		"url": "about:blank", "newWindow": true, "width": 900, "height": 640,
 	}, &target, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +291,13 @@ func (b *browser) open(t *testing.T, ctx context.Context, url string) *page {
 		if err := b.cdp.call(ctx, p.session, domain, nil, nil, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
+	}
+	var nav struct{ ErrorText string }
+	if err := b.cdp.call(ctx, p.session, "Page.navigate", map[string]any{"url": url}, &nav, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if nav.ErrorText != "" {
+		t.Fatalf("page %d: loading %s: %s", p.n, url, nav.ErrorText)
 	}
 	return p
 }
@@ -371,11 +406,32 @@ func (b *browser) event(page int, method string, params json.RawMessage) {
 			}
 		}
 		json.Unmarshal(params, &e)
-		ext := e.Response.Headers["Sec-WebSocket-Extensions"]
+		ext := ""
+		for k, v := range e.Response.Headers {
+			if strings.EqualFold(k, "Sec-WebSocket-Extensions") { // lower case over HTTP/2
+				ext = v
+			}
+		}
 		if ext == "" {
 			ext = "none"
 		}
 		line = fmt.Sprintf("page %d handshake: %d, extensions: %s", page, e.Response.Status, ext)
+		b.mu.Lock()
+		b.responses = append(b.responses, cdpResponse{page, e.Response.Status, e.Response.Headers})
+		b.mu.Unlock()
+	case "Network.responseReceived":
+		var e struct {
+			Type     string
+			Response struct{ URL, Protocol string }
+		}
+		json.Unmarshal(params, &e)
+		if e.Type != "Document" {
+			return
+		}
+		line = fmt.Sprintf("page %d loaded %s over %s", page, e.Response.URL, e.Response.Protocol)
+		b.mu.Lock()
+		b.documents = append(b.documents, e.Response.Protocol)
+		b.mu.Unlock()
 	case "Network.webSocketFrameError":
 		line = fmt.Sprintf("page %d WebSocket error: %s", page, params)
 	default:

@@ -57,6 +57,7 @@ func newChat(origins []string, compress bool, log *slog.Logger) (http.Handler, *
 	page, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", srv)
+	mux.Handle("CONNECT /ws", srv) // the same over HTTP/2 (RFC 8441: extended CONNECT), see package ws
 	mux.Handle("GET /", http.FileServerFS(page))
 	return mux, srv
 }

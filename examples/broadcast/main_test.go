@@ -25,6 +25,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func startChat(t *testing.T, ln net.Listener, compress bool, origins ...string) (srv *ws.Server, stop func()) {
 	t.Helper()
 	h, srv := newChat(origins, compress, extest.Logger(t))
+	return srv, serveChat(t, ln, h, srv)
+}
+
+// serveChat serves h (the chat's handler, perhaps wrapped) on ln, as
+// startChat does.
+func serveChat(t *testing.T, ln net.Listener, h http.Handler, srv *ws.Server) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, ln, h, srv) }()
@@ -41,7 +48,7 @@ func startChat(t *testing.T, ln net.Listener, compress bool, origins ...string) 
 		}
 	}
 	t.Cleanup(stop)
-	return srv, stop
+	return stop
 }
 
 func listen(t *testing.T, addr string) net.Listener {
