@@ -64,6 +64,13 @@ type connConfig struct {
 	keepTimeout  time.Duration
 }
 
+// connOptions is what a Conn keeps of its connConfig: newConn applies the
+// rest (read limit, keepalive) and drops it, which keeps the Conn small.
+type connOptions struct {
+	closeTimeout time.Duration
+	onPing       func([]byte)
+}
+
 func (cfg connConfig) withDefaults() connConfig {
 	switch {
 	case cfg.readLimit == 0:
@@ -92,7 +99,7 @@ type Conn struct {
 	nc     net.Conn
 	client bool
 	proto  string
-	cfg    connConfig
+	cfg    connOptions
 
 	readLimit atomic.Int64
 
@@ -102,16 +109,19 @@ type Conn struct {
 	rbufp     *[]byte         // rbuf's pool entry, if it came from readBufPool
 	raw       syscall.RawConn // nc's, to wait for data without a buffer (TCP)
 	rawReady  func(uintptr) bool
-	rawWaited bool
 	rpos      int
 	rend      int
 	frame     header // the data frame being read
 	frameLeft int64  // its unread payload bytes
 	maskPos   int
+	// The one-byte fields side by side, which saves padding: a Conn of at
+	// most 696 bytes (704 with the allocator's header) takes a 704-byte
+	// slot instead of 768.
 	msgOpen   bool // a data message is being read (its final frame is not done)
 	msgText   bool
-	msgLen    int64
+	rawWaited bool
 	utf8      utf8Validator
+	msgLen    int64
 	mr        messageReader
 	readErr   error // sticky: the connection can no longer be read
 	rctx      context.Context
@@ -121,19 +131,18 @@ type Conn struct {
 	partial     []byte
 	partialType MessageType
 	hasPartial  bool
-	// The pong of a ping whose read was interrupted before it went out.
-	pong        [maxControlPayload]byte
-	pongLen     int
-	pongPending bool
+	// The pong of a ping whose read was interrupted before it went out, or
+	// nil. Allocated when needed (rarely) rather than kept as an array in
+	// every Conn.
+	pong []byte
 
-	// permessage-deflate, when negotiated.
+	// permessage-deflate, when negotiated. (The decompressor of the
+	// message being read and its state are in deflate: a Conn without
+	// compression does not carry them.)
 	deflate       *deflateState
-	msgCompressed bool          // the message being read is compressed
-	msgOut        int64         // its decompressed bytes so far
-	msgBroken     bool          // its decompression was interrupted and cannot resume
-	infl          io.ReadCloser // its decompressor
-	inflSrc       inflateSource // the compressed bytes of its frames
-	sw            sliceWriter   // where the compressor writes (guarded by msgMu)
+	msgCompressed bool        // the message being read is compressed
+	msgBroken     bool        // its decompression was interrupted and cannot resume
+	sw            sliceWriter // where the compressor writes (guarded by msgMu)
 
 	// Write side. msgMu is held by a data message from its first frame to
 	// its last; frameMu is held for each frame. Both are channels so that
@@ -142,7 +151,6 @@ type Conn struct {
 	frameMu chan struct{}
 	wclosed bool // a close frame has been written (guarded by frameMu)
 	wdl     ctxDeadline
-	wv      [2][]byte
 	wbufs   net.Buffers
 	mw      messageWriter
 	rng     *rand.ChaCha8 // masking keys (client only; guarded by frameMu)
@@ -156,12 +164,11 @@ type Conn struct {
 	rmore      atomic.Bool // the reader has received bytes left to hand out
 
 	// Closing.
-	closeMu    sync.Mutex
-	closeSent  bool
-	peerClose  CloseError
-	peerClosed chan struct{} // closed when the peer's close frame is read
-	closeOnce  sync.Once
-	closed     chan struct{} // closed when the TCP connection is closed
+	closeMu   sync.Mutex
+	closeSent bool
+	peerClose CloseError
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the TCP connection is closed
 
 	ka *keepAlive // nil unless the KeepAlive option is set
 
@@ -174,17 +181,18 @@ type Conn struct {
 func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *deflateState, buffered []byte) *Conn {
 	cfg = cfg.withDefaults()
 	c := &Conn{
-		nc:         nc,
-		client:     client,
-		proto:      proto,
-		cfg:        cfg,
-		msgMu:      make(chan struct{}, 1),
-		frameMu:    make(chan struct{}, 1),
-		peerClosed: make(chan struct{}),
-		closed:     make(chan struct{}),
-		deflate:    deflate,
+		nc:      nc,
+		client:  client,
+		proto:   proto,
+		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing},
+		msgMu:   make(chan struct{}, 1),
+		frameMu: make(chan struct{}, 1),
+		closed:  make(chan struct{}),
+		deflate: deflate,
 	}
-	c.inflSrc.c = c
+	if deflate != nil {
+		deflate.src.c = c
+	}
 	if sc, ok := nc.(syscall.Conn); ok && canPeek {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
@@ -194,8 +202,8 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	c.readLimit.Store(cfg.readLimit)
 	c.mr.c = c
 	c.mw.c = c
-	c.rdl.set = nc.SetReadDeadline
-	c.wdl.set = nc.SetWriteDeadline
+	c.rdl.c = c
+	c.wdl.c, c.wdl.write = c, true
 	if client {
 		var seed [32]byte
 		crand.Read(seed[:])
@@ -316,15 +324,16 @@ func (c *Conn) waitClosed(deadline time.Time) {
 
 // awaitPeerClose waits for the peer's close frame until deadline. If no one
 // is reading, it reads itself, and it takes over the reading when a reader
-// leaves before the close frame came (a reader whose ctx ended, say).
+// leaves before the close frame came (a reader whose ctx ended, say). The
+// reader that gets the peer's close frame closes the connection at once (it
+// has no close frame of its own to send: ours went first), so waiting for
+// closed is waiting for the peer's close frame.
 func (c *Conn) awaitPeerClose(deadline time.Time) {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	var poll *time.Ticker
 	for {
 		select {
-		case <-c.peerClosed:
-			return
 		case <-c.closed:
 			return
 		default:
@@ -339,8 +348,6 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 			defer poll.Stop()
 		}
 		select {
-		case <-c.peerClosed:
-			return
 		case <-c.closed:
 			return
 		case <-t.C:
@@ -445,23 +452,51 @@ var aLongTimeAgo = time.Unix(1, 0)
 // the calls bring the same context, so a connection used with one
 // long-lived context (a Server handler's) registers it once, not per call.
 type ctxDeadline struct {
-	set func(time.Time) error
+	// The Conn whose read (or, with write, write) deadline the watch sets;
+	// a pointer rather than the bound method value, which would be an
+	// allocation per watch.
+	c *Conn
 
 	mu    sync.Mutex
 	ctx   context.Context // the context watched, or nil
-	stop  func() bool
+	stop  func() bool     // unregisters the watch; nil for a handlerCtx's own
 	gen   uint64
 	fired bool
+	write bool
+}
+
+// set sets the deadline the watch controls.
+func (d *ctxDeadline) set(t time.Time) {
+	if d.write {
+		d.c.nc.SetWriteDeadline(t)
+	} else {
+		d.c.nc.SetReadDeadline(t)
+	}
 }
 
 func (d *ctxDeadline) arm(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stop != nil && d.ctx == ctx && !d.fired {
+	if d.ctx != nil && d.ctx == ctx && !d.fired {
 		return
 	}
 	d.disarmLocked()
-	if ctx == nil || ctx.Done() == nil {
+	if ctx == nil {
+		return
+	}
+	if h, ok := ctx.(*handlerCtx); ok && h.c == d.c {
+		// The handler's context of this very Conn expires the watch
+		// itself when cancelled (handlerCtx.cancel), so nothing is
+		// registered or allocated. It sets its error before it looks at
+		// the watch, so one of the two sees the other.
+		d.ctx = ctx
+		if h.Err() != nil {
+			d.fired = true
+			d.set(aLongTimeAgo)
+		}
+		return
+	}
+	if ctx.Done() == nil {
 		return
 	}
 	gen := d.gen
@@ -474,6 +509,17 @@ func (d *ctxDeadline) arm(ctx context.Context) {
 		}
 		d.mu.Unlock()
 	})
+}
+
+// expire interrupts the blocked call if the watch is on ctx: what the
+// context.AfterFunc of arm does, for a handlerCtx that calls it directly.
+func (d *ctxDeadline) expire(ctx context.Context) {
+	d.mu.Lock()
+	if d.ctx == ctx && !d.fired {
+		d.fired = true
+		d.set(aLongTimeAgo)
+	}
+	d.mu.Unlock()
 }
 
 func (d *ctxDeadline) disarm() {

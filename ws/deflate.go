@@ -278,6 +278,13 @@ type deflateState struct {
 	fw   *flate.Writer // kept across messages with takeoverOut
 	fr   io.ReadCloser // kept across messages with takeoverIn
 	dict []byte        // the last 32 to 64 KiB of decompressed output, with takeoverIn
+
+	// The compressed message being read, if any (the Conn's read side,
+	// under its readMu). Here rather than in Conn, which is smaller
+	// without them when compression is not negotiated.
+	msgOut int64         // its decompressed bytes so far
+	infl   io.ReadCloser // its decompressor
+	src    inflateSource // the compressed bytes of its frames
 }
 
 func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *deflateState {

@@ -746,8 +746,8 @@ func TestDeflateZipBomb(t *testing.T) {
 					if delivered > limit {
 						t.Fatalf("%d bytes delivered, limit %d", delivered, limit)
 					}
-					if c.msgOut > limit+1 {
-						t.Fatalf("%d bytes inflated, limit %d", c.msgOut, limit)
+					if c.deflate.msgOut > limit+1 {
+						t.Fatalf("%d bytes inflated, limit %d", c.deflate.msgOut, limit)
 					}
 					raw.expectClose(StatusMessageTooBig)
 				})

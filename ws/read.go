@@ -27,11 +27,17 @@ const readBufSize = 4096
 // ended), so the next Next discards the rest of that message; Read, which
 // returns whole messages, resumes it instead. Closing is always explicit.
 func (c *Conn) Next(ctx context.Context) (Message, error) {
-	t, r, err := c.Reader(ctx)
+	// Reader's body, not a call to it: an idle connection waits in Next,
+	// and one frame less under the wait keeps it within a goroutine's
+	// first stack.
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.partial, c.hasPartial = nil, false
+	t, err := c.reader(ctx)
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{Type: t, Body: r}, nil
+	return Message{Type: t, Body: &c.mr}, nil
 }
 
 // Reader returns the type of the next data message and a reader of its
@@ -57,6 +63,16 @@ func (c *Conn) reader(ctx context.Context) (MessageType, error) {
 	}
 	c.rctx = ctx
 	c.rdl.arm(ctx)
+	if c.rpos == c.rend && !c.msgOpen && !c.msgBroken && c.pong == nil {
+		// Nothing to finish and nothing buffered: wait for the next
+		// frame here rather than deep in nextDataFrame. This is where an
+		// idle connection waits, and two frames fewer under the wait keep
+		// its goroutine within the first 2 KiB stack (the runtime starts
+		// goroutines at the average stack depth it sees).
+		if err := c.fill(1); err != nil {
+			return 0, c.readError(err)
+		}
+	}
 	if err := c.skipMessage(); err != nil {
 		return 0, c.readError(err)
 	}
@@ -201,9 +217,9 @@ func (c *Conn) readMessage(p []byte) (int, error) {
 // endMessage closes the message whose final frame is done.
 func (c *Conn) endMessage() error {
 	c.msgOpen = false
-	if c.infl != nil {
-		c.deflate.release(c.infl)
-		c.infl = nil
+	if c.deflate != nil && c.deflate.infl != nil {
+		c.deflate.release(c.deflate.infl)
+		c.deflate.infl = nil
 	}
 	if c.msgText && !c.utf8.complete() {
 		return &ProtocolError{StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence"}
@@ -238,7 +254,7 @@ func (c *Conn) skipMessage() error {
 func (c *Conn) skipBroken() error {
 	var scratch [512]byte
 	for {
-		n, err := c.inflSrc.Read(scratch[:])
+		n, err := c.deflate.src.Read(scratch[:])
 		if err == io.EOF {
 			break
 		}
@@ -249,8 +265,8 @@ func (c *Conn) skipBroken() error {
 	}
 	c.msgBroken = false
 	c.msgOpen = false
-	c.deflate.release(c.infl)
-	c.infl = nil
+	c.deflate.release(c.deflate.infl)
+	c.deflate.infl = nil
 	return nil
 }
 
@@ -262,13 +278,13 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		return 0, errMessageBroken
 	}
 	limit := c.readLimit.Load()
-	if limit >= 0 && int64(len(p)) > limit-c.msgOut+1 {
-		p = p[:limit-c.msgOut+1]
+	if limit >= 0 && int64(len(p)) > limit-c.deflate.msgOut+1 {
+		p = p[:limit-c.deflate.msgOut+1]
 	}
-	n, err := c.infl.Read(p)
+	n, err := c.deflate.infl.Read(p)
 	if n > 0 {
-		c.msgOut += int64(n)
-		if limit >= 0 && c.msgOut > limit {
+		c.deflate.msgOut += int64(n)
+		if limit >= 0 && c.deflate.msgOut > limit {
 			return 0, &ProtocolError{StatusMessageTooBig, fmt.Sprintf("decompressed message exceeds the read limit of %d bytes", limit)}
 		}
 		if c.msgText && !c.utf8.valid(p[:n]) {
@@ -279,9 +295,9 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	switch {
 	case err == nil:
 		return n, nil
-	case c.inflSrc.err != nil:
+	case c.deflate.src.err != nil:
 		// The frames failed beneath the decompressor, which cannot resume.
-		err = c.inflSrc.err
+		err = c.deflate.src.err
 		if errors.Is(err, os.ErrDeadlineExceeded) && c.rctx != nil && c.rctx.Err() != nil {
 			if c.deflate.takeoverIn {
 				return n, &ProtocolError{StatusInternalError, "compressed message interrupted; its context is lost"}
@@ -289,7 +305,7 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 			c.msgBroken = true
 		}
 		return n, err
-	case err == io.ErrUnexpectedEOF && c.inflSrc.tail == 0:
+	case err == io.ErrUnexpectedEOF && c.deflate.src.tail == 0:
 		// The flush tail is consumed: the message is complete.
 		return n, c.endMessage()
 	case err == io.EOF:
@@ -298,7 +314,7 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		var scratch [8]byte
 		extra := 0
 		for {
-			m, rerr := c.inflSrc.Read(scratch[:])
+			m, rerr := c.deflate.src.Read(scratch[:])
 			extra += m
 			if rerr == io.EOF {
 				break
@@ -397,10 +413,10 @@ func (c *Conn) beginMessage(h header) error {
 	c.msgCompressed = h.rsv&bitRSV1 != 0
 	c.msgBroken = false
 	if c.msgCompressed {
-		c.msgOut = 0
-		c.inflSrc.tail = len(deflateTail)
-		c.inflSrc.err = nil
-		c.infl = c.deflate.decompressor(&c.inflSrc)
+		c.deflate.msgOut = 0
+		c.deflate.src.tail = len(deflateTail)
+		c.deflate.src.err = nil
+		c.deflate.infl = c.deflate.decompressor(&c.deflate.src)
 	}
 	return c.continueMessage(h)
 }
@@ -423,12 +439,12 @@ func (c *Conn) continueMessage(h header) error {
 // way, until the header of a data frame, which it checks against the state
 // of the connection.
 func (c *Conn) nextDataFrame() (header, error) {
-	if c.pongPending {
+	if c.pong != nil {
 		// The pong of a ping read by an interrupted call.
-		if err := c.writePong(c.pong[:c.pongLen]); err != nil {
+		if err := c.writePong(c.pong); err != nil {
 			return header{}, err
 		}
-		c.pongPending = false
+		c.pong = nil
 	}
 	for {
 		h, n, err := c.peekHeader()
@@ -439,17 +455,7 @@ func (c *Conn) nextDataFrame() (header, error) {
 			return header{}, err
 		}
 		if h.op.isControl() {
-			// The whole control frame is buffered before any of it is
-			// consumed, so that an interrupted read loses nothing.
-			if err := c.fill(n + int(h.length)); err != nil {
-				return header{}, err
-			}
-			payload := c.rbuf[c.rpos+n : c.rpos+n+int(h.length)]
-			if h.masked {
-				maskBytes(h.key, 0, payload)
-			}
-			c.rpos += n + int(h.length)
-			if err := c.handleControl(h.op, payload); err != nil {
+			if err := c.controlFrame(h, n); err != nil {
 				return header{}, err
 			}
 			continue
@@ -463,6 +469,23 @@ func (c *Conn) nextDataFrame() (header, error) {
 		c.rpos += n
 		return h, nil
 	}
+}
+
+// controlFrame reads and handles the control frame whose n-byte header h
+// is buffered. (Apart from nextDataFrame, whose frame is then smaller: an
+// idle connection waits below it.)
+func (c *Conn) controlFrame(h header, n int) error {
+	// The whole control frame is buffered before any of it is consumed,
+	// so that an interrupted read loses nothing.
+	if err := c.fill(n + int(h.length)); err != nil {
+		return err
+	}
+	payload := c.rbuf[c.rpos+n : c.rpos+n+int(h.length)]
+	if h.masked {
+		maskBytes(h.key, 0, payload)
+	}
+	c.rpos += n + int(h.length)
+	return c.handleControl(h.op, payload)
 }
 
 // checkHeader applies the rules that need no payload.
@@ -516,8 +539,8 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 			if c.rctx != nil && c.rctx.Err() != nil && !c.isClosed() {
 				// The read's ctx ended while the pong waited: the
 				// ping is consumed, so keep its pong for the next read.
-				c.pongLen = copy(c.pong[:], payload)
-				c.pongPending = true
+				c.pong = make([]byte, len(payload)) // never nil
+				copy(c.pong, payload)
 			}
 			return err
 		}
@@ -533,7 +556,6 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 		echo := !c.closeSent
 		c.closeSent = true
 		c.closeMu.Unlock()
-		close(c.peerClosed)
 		if echo {
 			var b [2]byte
 			p, _ := appendClosePayload(b[:0], ce.Code, "")

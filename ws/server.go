@@ -52,7 +52,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	peers    map[*Conn]*peer
-	list     []*peer // the peers, as a snapshot: replaced, never changed in place
+	list     []*peer // the peers, as a snapshot: its elements never change in place
 	closing  bool
 	handlers sync.WaitGroup
 	sends    sync.WaitGroup // broadcasts in progress
@@ -108,6 +108,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &peer{c: c, space: make(chan struct{}, 1), z: c.deflate != nil && !c.deflate.takeoverOut}
+	// The handler's context keeps the request's values and ends when the
+	// handler returns or Shutdown ends the connections. It is made before
+	// p is listed, so that Shutdown, which cancels the listed ones, never
+	// misses it.
+	p.ctx = newHandlerCtx(r.Context(), c)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -116,46 +121,57 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.peers[c] = p
-	s.list = append(s.list[:len(s.list):len(s.list)], p)
+	// Appended in place when there is room: a snapshot taken before sees
+	// only its own length, whose elements do not change (a removal copies
+	// the list). Copying on every append made a connection's arrival cost
+	// a copy of the whole list, garbage that grew with the square of the
+	// connections and inflated the heap (and RSS) of a busy server.
+	s.list = append(s.list, p)
 	s.mu.Unlock()
 
 	// The handler runs in a goroutine of its own and ServeHTTP returns, so
 	// that net/http lets go of what it kept for the request (its buffers,
 	// the request and the response, a deep stack): an idle connection
-	// would otherwise hold them for its whole life. The handler's context
-	// keeps the request's values, and ends with Shutdown.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	stop := context.AfterFunc(s.ctx, cancel)
-	serve := func() {
-		defer s.handlers.Done()
-		defer func() {
-			stop()
-			cancel()
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				// A handler that ends because Shutdown began (Send failed,
-				// ctx ended) leaves c to Shutdown, which first writes the
-				// broadcasts Send accepted and then closes c with 1001.
-				<-c.closed
-			}
-			s.mu.Lock()
-			delete(s.peers, c)
-			s.list = slices.DeleteFunc(slices.Clone(s.list), func(q *peer) bool { return q == p })
-			s.mu.Unlock()
-			c.Close(StatusNormalClosure, "")
-		}()
-		s.handler(ctx, c)
-	}
+	// would otherwise hold them for its whole life.
 	if _, ok := c.nc.(*streamConn); ok {
 		// Over HTTP/2 (RFC 8441) the connection is the request's
 		// stream, which ends when ServeHTTP returns: the handler, and
 		// the closing after it, run here.
-		serve()
+		s.serve(p)
 		return
 	}
-	go serve()
+	go s.serve(p)
+}
+
+// serve runs the handler of p's connection. It is the bottom frame of the
+// handler's goroutine for the connection's whole life, so it does nothing
+// else: every byte of its frame is under every idle connection's wait, and
+// a goroutine whose deepest call stays within its first 2 KiB stack never
+// grows it.
+func (s *Server) serve(p *peer) {
+	defer s.finish(p)
+	s.handler(p.ctx, p.c)
+}
+
+// finish ends a handler's connection when the handler has returned.
+func (s *Server) finish(p *peer) {
+	defer s.handlers.Done()
+	c := p.c
+	p.ctx.cancel()
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		// A handler that ends because Shutdown began (Send failed, ctx
+		// ended) leaves c to Shutdown, which first writes the broadcasts
+		// Send accepted and then closes c with 1001.
+		<-c.closed
+	}
+	s.mu.Lock()
+	delete(s.peers, c)
+	s.list = slices.DeleteFunc(slices.Clone(s.list), func(q *peer) bool { return q == p })
+	s.mu.Unlock()
+	c.Close(StatusNormalClosure, "")
 }
 
 // Len returns the number of open connections.
@@ -326,6 +342,7 @@ type bframe struct {
 // peer is a connection's broadcast queue.
 type peer struct {
 	c       *Conn
+	ctx     *handlerCtx   // the context of c's handler
 	z       bool          // takes the compressed frames of a broadcast
 	pending atomic.Int64  // bytes published to it and not yet written
 	space   chan struct{} // signalled when pending drops
@@ -560,7 +577,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	defer s.cancel()
+	defer s.cancelAll()
 
 	if err := waitCtx(ctx, &s.sends); err != nil {
 		return s.abort(err)
@@ -578,7 +595,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		closing.Go(func() { c.Close(StatusGoingAway, "server shutting down") })
 	}
-	s.cancel()
+	s.cancelAll()
 	if err := waitCtx(ctx, &s.handlers); err != nil {
 		return s.abort(err)
 	}
@@ -593,8 +610,22 @@ func (s *Server) abort(err error) error {
 		c.CloseNow()
 	}
 	s.mu.Unlock()
-	s.cancel()
+	s.cancelAll()
 	return err
+}
+
+// cancelAll ends the Server's context and the context of every handler.
+func (s *Server) cancelAll() {
+	s.cancel()
+	s.mu.Lock()
+	ctxs := make([]*handlerCtx, 0, len(s.peers))
+	for _, p := range s.peers {
+		ctxs = append(ctxs, p.ctx)
+	}
+	s.mu.Unlock()
+	for _, x := range ctxs {
+		x.cancel()
+	}
 }
 
 // waitCtx waits for wg or ctx.

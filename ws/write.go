@@ -367,19 +367,29 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 	if c.client {
 		return c.writeMaskedLocked(ctx, h, p)
 	}
-	var hb [maxHeaderSize]byte
-	hn := putHeader(hb[:], h)
 	if err := c.flushLocked(ctx); err != nil {
 		return err
 	}
-	c.wv[0], c.wv[1] = hb[:hn], p
-	c.wbufs = c.wv[:]
+	v := frameVecPool.Get().(*frameVec)
+	defer frameVecPool.Put(v)
+	hn := putHeader(v.hdr[:], h)
+	v.bufs[0], v.bufs[1] = v.hdr[:hn], p
+	c.wbufs = v.bufs[:]
 	c.wdl.arm(ctx)
 	n, err := c.wbufs.WriteTo(c.nc)
-	c.wv[1] = nil
+	v.bufs[1] = nil
 	c.wbufs = nil
 	return c.writeError(ctx, n, err, op)
 }
+
+// frameVec is the header and the two-buffer vector of a large frame written
+// with one writev; pooled rather than kept in every Conn.
+type frameVec struct {
+	hdr  [maxHeaderSize]byte
+	bufs [2][]byte
+}
+
+var frameVecPool = sync.Pool{New: func() any { return new(frameVec) }}
 
 // writeMaskedLocked sends a large client frame, masking the payload through
 // pooled buffers so that the caller's bytes stay untouched.
