@@ -105,10 +105,14 @@ type Conn struct {
 
 	// Read side; owned by whoever holds readMu.
 	readMu    sync.Mutex
-	rbuf      []byte          // nil while waiting for data
-	rbufp     *[]byte         // rbuf's pool entry, if it came from readBufPool
-	raw       syscall.RawConn // nc's, to wait for data without a buffer (TCP)
-	rawReady  func(uintptr) bool
+	rbuf      []byte             // nil while waiting for data
+	rbufp     *[]byte            // rbuf's pool entry, if it came from readBufPool
+	raw       syscall.RawConn    // nc's, to wait for data without a buffer (TCP)
+	rawReady  func(uintptr) bool // readIdle
+	rawAhead  func(uintptr) bool // readAheadFd
+	rawP      []byte             // where readAheadFd reads payload
+	rawN      int                // what the RawConn callbacks read
+	rawErr    error
 	rpos      int
 	rend      int
 	frame     header // the data frame being read
@@ -117,20 +121,23 @@ type Conn struct {
 	// The one-byte fields side by side, which saves padding: a Conn of at
 	// most 696 bytes (704 with the allocator's header) takes a 704-byte
 	// slot instead of 768.
-	msgOpen   bool // a data message is being read (its final frame is not done)
-	msgText   bool
-	rawWaited bool
-	utf8      utf8Validator
-	msgLen    int64
-	mr        messageReader
-	readErr   error // sticky: the connection can no longer be read
-	rctx      context.Context
-	rdl       ctxDeadline
+	msgOpen bool // a data message is being read (its final frame is not done)
+	msgText bool
+	// Flags of other parts, here to share a word (their guards in
+	// brackets).
+	hasPartial bool // an interrupted Read left partial (readMu)
+	wclosed    bool // a close frame has been written (frameMu)
+	closeSent  bool // a close frame is ours to send or was sent (closeMu)
+	utf8       utf8Validator
+	msgLen     int64
+	mr         messageReader
+	readErr    error // sticky: the connection can no longer be read
+	rctx       context.Context
+	rdl        ctxDeadline
 	// What an interrupted Read had read of the open message, for the next
 	// Read to complete.
 	partial     []byte
 	partialType MessageType
-	hasPartial  bool
 	// The pong of a ping whose read was interrupted before it went out, or
 	// nil. Allocated when needed (rarely) rather than kept as an array in
 	// every Conn.
@@ -149,9 +156,7 @@ type Conn struct {
 	// waiting for them honours a context.
 	msgMu   chan struct{}
 	frameMu chan struct{}
-	wclosed bool // a close frame has been written (guarded by frameMu)
 	wdl     ctxDeadline
-	wbufs   net.Buffers
 	mw      messageWriter
 	rng     *rand.ChaCha8 // masking keys (client only; guarded by frameMu)
 
@@ -165,7 +170,6 @@ type Conn struct {
 
 	// Closing.
 	closeMu   sync.Mutex
-	closeSent bool
 	peerClose CloseError
 	closeOnce sync.Once
 	closed    chan struct{} // closed when the TCP connection is closed
@@ -193,10 +197,13 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	if deflate != nil {
 		deflate.src.c = c
 	}
-	if sc, ok := nc.(syscall.Conn); ok && canPeek {
+	// Reads go to the socket itself only where that is what nc's Read
+	// does: a wrapper that has a SyscallConn may still add to its Read.
+	if sc, ok := plainSocket(nc); ok && canPeek {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
-			c.rawReady = c.readyOnce
+			c.rawReady = c.readIdle
+			c.rawAhead = c.readAheadFd
 		}
 	}
 	c.readLimit.Store(cfg.readLimit)
@@ -222,6 +229,18 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		startKeepAlive(c, cfg.keepAlive, cfg.keepTimeout)
 	}
 	return c
+}
+
+// plainSocket returns nc as a syscall.Conn if its Read is a read of the
+// socket.
+func plainSocket(nc net.Conn) (syscall.Conn, bool) {
+	switch nc := nc.(type) {
+	case *net.TCPConn:
+		return nc, true
+	case *net.UnixConn:
+		return nc, true
+	}
+	return nil, false
 }
 
 // Subprotocol returns the subprotocol negotiated in the handshake, or "".

@@ -5,23 +5,50 @@ import (
 	"unsafe"
 )
 
-// canPeek reports whether socketReadable works here, so that a connection
-// can wait for data without holding a read buffer.
+// canPeek reports whether socketRead and socketReadv work here, so that a
+// connection can wait for data without holding a read buffer.
 const canPeek = true
 
-// socketReadable reports whether a read of fd would not block: it has
-// bytes, or end of stream, or an error to report.
-//
-// It makes the recvfrom system call itself rather than through
-// syscall.Recvfrom, whose large frame (it decodes a source address this
-// peek does not want) sits at the bottom of the idle wait and alone would
-// make every waiting connection's goroutine outgrow its first 2 KiB stack.
-// MSG_DONTWAIT never blocks, so the raw call (no scheduler notification)
-// is enough.
-func socketReadable(fd uintptr) bool {
-	var b [1]byte
-	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	// A byte, end of stream (0) or an error other than "would block".
-	return errno != syscall.EAGAIN
+// socketRead reads from the non-blocking socket fd into p. ready is false
+// when there is nothing to read yet (EAGAIN): the caller waits for the
+// poller. n == 0 with a nil error is the end of the stream.
+func socketRead(fd uintptr, p []byte) (n int, ready bool, err error) {
+	for {
+		n, err = syscall.Read(int(fd), p)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN {
+		return 0, false, nil
+	}
+	if err != nil {
+		n = 0
+	}
+	return n, true, err
+}
+
+// socketReadv is socketRead into a then, once a is full, b: one system
+// call that reads the rest of a frame's payload and the bytes after it.
+// a and b must not be empty.
+func socketReadv(fd uintptr, a, b []byte) (n int, ready bool, err error) {
+	iov := [2]syscall.Iovec{
+		{Base: unsafe.SliceData(a)},
+		{Base: unsafe.SliceData(b)},
+	}
+	iov[0].SetLen(len(a))
+	iov[1].SetLen(len(b))
+	for {
+		r, _, e := syscall.Syscall(syscall.SYS_READV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e == syscall.EAGAIN {
+			return 0, false, nil
+		}
+		if e != 0 {
+			return 0, true, e
+		}
+		return int(r), true, nil
+	}
 }

@@ -2,8 +2,10 @@
 
 package ws
 
-// canPeek is false where socketReadable is not implemented: connections
-// keep their read buffer while they wait.
+// canPeek is false where socketRead is not implemented: connections keep
+// their read buffer while they wait, and read through net.Conn.
 const canPeek = false
 
-func socketReadable(uintptr) bool { return true }
+func socketRead(uintptr, []byte) (int, bool, error) { panic("unreachable") }
+
+func socketReadv(uintptr, []byte, []byte) (int, bool, error) { panic("unreachable") }

@@ -181,6 +181,15 @@ func (r *messageReader) readFrame(p []byte) (int, error) {
 	}
 }
 
+// frameLeftOver reports whether more than n payload bytes of the current
+// (uncompressed) frame are still to be read.
+func (r *messageReader) frameLeftOver(n int) bool {
+	c := r.c
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > int64(n)
+}
+
 // readMessage reads payload bytes of the open message into p.
 func (c *Conn) readMessage(p []byte) (int, error) {
 	if c.msgCompressed {
@@ -595,6 +604,9 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	case c.rpos < c.rend:
 		n = copy(p, c.rbuf[c.rpos:c.rend])
 		c.rpos += n
+	case len(p) >= readBufSize && c.raw != nil:
+		c.beforeWait()
+		n, err = c.readAhead(p)
 	case len(p) >= readBufSize:
 		c.beforeWait()
 		n, err = c.nc.Read(p)
@@ -680,22 +692,88 @@ func (c *Conn) releaseReadBuf() {
 	c.rbuf = nil
 }
 
-// waitReadable blocks until the socket has bytes (or an error, or EOF) to
-// read, holding no buffer. The read deadline applies.
+// waitReadable blocks until the socket has bytes (or an error, or EOF) and
+// reads them into a read buffer that it takes from the pool only then, so
+// that a waiting connection holds none. Reading in the poller's callback,
+// where a peek used to go before the read, saves a system call per wait.
+// The read deadline applies. The caller has emptied the read buffer.
 func (c *Conn) waitReadable() error {
-	c.rawWaited = false
-	return c.raw.Read(c.rawReady)
+	c.rawErr = nil
+	if err := c.raw.Read(c.rawReady); err != nil {
+		return err
+	}
+	if c.rawErr != nil {
+		return c.rawErr
+	}
+	if c.rend == 0 {
+		return io.ErrUnexpectedEOF // TCP ended: never an io.EOF to the reader
+	}
+	if c.ka != nil {
+		c.ka.alive()
+	}
+	return nil
 }
 
-// readyOnce is the RawConn callback of waitReadable. The poller is edge
-// triggered, so it must not wait for bytes that are already there: the
-// first call peeks, and "not yet" makes the poller wait; once woken, "done".
-func (c *Conn) readyOnce(fd uintptr) bool {
-	if c.rawWaited {
-		return true
+// readIdle is the RawConn callback of waitReadable. The poller is edge
+// triggered: it waits only after the socket said "not yet" (EAGAIN).
+func (c *Conn) readIdle(fd uintptr) bool {
+	if c.rbuf == nil {
+		c.rbufp = readBufPool.Get().(*[]byte)
+		c.rbuf = *c.rbufp
 	}
-	c.rawWaited = true
-	return socketReadable(fd)
+	n, ready, err := socketRead(fd, c.rbuf)
+	if !ready {
+		c.releaseReadBuf()
+		return false
+	}
+	c.rend, c.rawErr = n, c.sockError(err)
+	return true
+}
+
+// readAhead reads payload into p, which the read buffer (empty) bypasses,
+// and, in the same system call, what follows it into the read buffer: the
+// header of the next frame, and the start of its payload, come with the
+// end of this one (a relayed 64 KiB frame costs one read, not two).
+func (c *Conn) readAhead(p []byte) (int, error) {
+	if c.rbuf == nil {
+		c.rbufp = readBufPool.Get().(*[]byte)
+		c.rbuf = *c.rbufp
+	}
+	c.rpos, c.rend = 0, 0
+	c.rawP, c.rawN, c.rawErr = p, 0, nil
+	err := c.raw.Read(c.rawAhead)
+	c.rawP = nil
+	n := c.rawN
+	if err == nil {
+		err = c.rawErr
+	}
+	if n > len(p) {
+		c.rend = n - len(p)
+		n = len(p)
+	}
+	if n > 0 && c.ka != nil {
+		c.ka.alive()
+	}
+	if err == nil && n == 0 {
+		err = io.ErrUnexpectedEOF // TCP ended inside the frame
+	}
+	return n, err
+}
+
+// readAheadFd is the RawConn callback of readAhead.
+func (c *Conn) readAheadFd(fd uintptr) bool {
+	n, ready, err := socketReadv(fd, c.rawP, c.rbuf)
+	c.rawN, c.rawErr = n, c.sockError(err)
+	return ready
+}
+
+// sockError wraps an error of a read made on the socket itself the way
+// net.Conn's Read does.
+func (c *Conn) sockError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &net.OpError{Op: "read", Net: c.nc.LocalAddr().Network(), Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
 }
 
 // readError turns an error met while reading into the error to return. A

@@ -476,8 +476,10 @@ func (s *Server) drain(p *peer) {
 		if first != nil {
 			s.deliver(p, first)
 		} else {
-			s.deliverBatch(p, batch, size)
+			*bp = batch // writing consumes *bp; batch keeps the array
+			s.deliverBatch(p, bp, size)
 			clear(batch)
+			*bp = batch[:0]
 		}
 	}
 }
@@ -495,7 +497,7 @@ func (f *bframe) complete() bool {
 
 // deliverBatch writes complete messages, size bytes in all, to a receiver
 // in one write.
-func (s *Server) deliverBatch(p *peer, batch net.Buffers, size int) {
+func (s *Server) deliverBatch(p *peer, batch *net.Buffers, size int) {
 	c := p.c
 	if !p.dropped.Load() {
 		select {

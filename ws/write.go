@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // writeBufSize is the size of the pooled buffers that frames are assembled
@@ -36,6 +37,41 @@ var relayBufPool = sync.Pool{New: func() any {
 
 func getRelayBuf() *[]byte  { return relayBufPool.Get().(*[]byte) }
 func putRelayBuf(b *[]byte) { relayBufPool.Put(b) }
+
+// A received frame longer than a relay buffer (a 1 MiB message, say) is
+// relayed in chunks of up to 1 MiB instead: a sixteenth of the reads,
+// writes and frames, and the peer is woken once per MiB rather than once
+// per 64 KiB. At most maxLargeRelays such buffers are out at a time in the
+// process, so that their memory stays bounded whatever the number of
+// connections (and a peer that trickles a large frame holds at most one);
+// past that, relays use the 64 KiB buffers.
+const (
+	largeRelayBufSize = 1<<20 + maxHeaderSize
+	maxLargeRelays    = 64
+)
+
+var (
+	largeRelayBufPool = sync.Pool{New: func() any {
+		b := make([]byte, largeRelayBufSize)
+		return &b
+	}}
+	largeRelays atomic.Int32 // large relay buffers out
+)
+
+// getLargeRelayBuf returns a large relay buffer, or nil if maxLargeRelays
+// are out.
+func getLargeRelayBuf() *[]byte {
+	if largeRelays.Add(1) > maxLargeRelays {
+		largeRelays.Add(-1)
+		return nil
+	}
+	return largeRelayBufPool.Get().(*[]byte)
+}
+
+func putLargeRelayBuf(b *[]byte) {
+	largeRelayBufPool.Put(b)
+	largeRelays.Add(-1)
+}
 
 // lock acquires a channel mutex, honouring ctx: an ended ctx acquires
 // nothing, so a write with it never starts (and cannot be cut mid-frame).
@@ -261,8 +297,16 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 			return wt.WriteTo(&lengthWriter{w: w, left: l.Len()})
 		}
 	}
-	bp := getRelayBuf()
-	defer putRelayBuf(bp)
+	var bp *[]byte
+	if mr, ok := r.(*messageReader); ok && w.c.deflate == nil && mr.frameLeftOver(relayBufSize-maxHeaderSize) {
+		bp = getLargeRelayBuf()
+	}
+	if bp != nil {
+		defer putLargeRelayBuf(bp)
+	} else {
+		bp = getRelayBuf()
+		defer putRelayBuf(bp)
+	}
 	buf := *bp
 	var total int64
 	for {
@@ -374,11 +418,10 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 	defer frameVecPool.Put(v)
 	hn := putHeader(v.hdr[:], h)
 	v.bufs[0], v.bufs[1] = v.hdr[:hn], p
-	c.wbufs = v.bufs[:]
+	v.vec = v.bufs[:]
 	c.wdl.arm(ctx)
-	n, err := c.wbufs.WriteTo(c.nc)
+	n, err := v.vec.WriteTo(c.nc)
 	v.bufs[1] = nil
-	c.wbufs = nil
 	return c.writeError(ctx, n, err, op)
 }
 
@@ -387,6 +430,7 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 type frameVec struct {
 	hdr  [maxHeaderSize]byte
 	bufs [2][]byte
+	vec  net.Buffers // bufs, as WriteTo consumes them
 }
 
 var frameVecPool = sync.Pool{New: func() any { return new(frameVec) }}
@@ -458,9 +502,9 @@ func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
 // writeBuffers sends bytes that already form whole frames, from several
 // buffers, in one write (broadcast messages queued for this connection).
 // The caller holds msgMu.
-func (c *Conn) writeBuffers(ctx context.Context, bufs net.Buffers) error {
-	if len(bufs) == 1 {
-		return c.writeRaw(ctx, bufs[0])
+func (c *Conn) writeBuffers(ctx context.Context, bufs *net.Buffers) error {
+	if len(*bufs) == 1 {
+		return c.writeRaw(ctx, (*bufs)[0])
 	}
 	if err := lock(ctx, c.frameMu); err != nil {
 		return err
@@ -472,10 +516,8 @@ func (c *Conn) writeBuffers(ctx context.Context, bufs net.Buffers) error {
 	if err := c.flushLocked(ctx); err != nil {
 		return err
 	}
-	c.wbufs = bufs
 	c.wdl.arm(ctx)
-	n, err := c.wbufs.WriteTo(c.nc)
-	c.wbufs = nil
+	n, err := bufs.WriteTo(c.nc)
 	return c.writeError(ctx, n, err, opBinary)
 }
 
