@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,4 +121,112 @@ func byteSize(n int) string {
 		return strconv.Itoa(n>>10) + "KiB"
 	}
 	return strconv.Itoa(n) + "B"
+}
+
+// BenchmarkEchoBurst measures an echo with 16 messages in flight, as a
+// server sees a busy client: the answers to what arrived together leave
+// together (coalesce.go). It reports the server's writes per message.
+func BenchmarkEchoBurst(b *testing.B) {
+	const inFlight = 16
+	for _, size := range []int{16, 1 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			c, s := benchPair(b, nil, nil)
+			w := countWrites(s)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				for {
+					m, err := s.Next(ctx)
+					if err != nil {
+						return
+					}
+					if err := s.Send(ctx, m); err != nil {
+						return
+					}
+				}
+			}()
+			p := bytes.Repeat([]byte("a"), size)
+			buf := make([]byte, size+1)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			sent := 0
+			for ; sent < min(inFlight, b.N); sent++ {
+				if err := c.Write(ctx, Binary, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range b.N {
+				_, r, err := c.Reader(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, buf[:size]); err != nil {
+					b.Fatal(err)
+				}
+				if sent < b.N {
+					if err := c.Write(ctx, Binary, p); err != nil {
+						b.Fatal(err)
+					}
+					sent++
+				}
+			}
+			b.ReportMetric(float64(w.writes.Load())/float64(b.N), "writes/msg")
+		})
+	}
+}
+
+// BenchmarkBroadcast measures Server.Send to 16 connections: one frame
+// encoded once, and what queues up for a connection written in one writev.
+// ns/delivery is the time per message and receiver; the allocations are
+// per message (its frame, shared by all), not per receiver.
+func BenchmarkBroadcast(b *testing.B) {
+	const receivers = 16
+	srv := NewServer(func(ctx context.Context, c *Conn) { readAll(ctx, c) }, &AcceptOptions{BroadcastQueue: 64 << 20})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	got := make(chan error, receivers)
+	for range receivers {
+		c, _, err := Dial(ctx, url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.CloseNow()
+		go func() {
+			buf := make([]byte, 64)
+			for range b.N {
+				_, r, err := c.Reader(ctx)
+				if err == nil {
+					_, err = io.ReadFull(r, buf)
+				}
+				if err != nil {
+					got <- err
+					return
+				}
+			}
+			got <- nil
+		}()
+	}
+	for srv.Len() < receivers {
+		runtime.Gosched()
+	}
+	p := bytes.Repeat([]byte("a"), 64)
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := srv.Send(ctx, Message{Type: Binary, Body: bytes.NewReader(p)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range receivers {
+		if err := <-got; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*receivers), "ns/delivery")
 }

@@ -470,8 +470,11 @@ func (s *Server) drain(p *peer) {
 		if n == 0 {
 			first, n = p.queue[0], 1
 		}
-		clear(p.queue[:n])
-		p.queue = p.queue[n:]
+		// Shift rather than reslice, so that the queue's array is reused
+		// instead of reallocated as the front is consumed.
+		rest := copy(p.queue, p.queue[n:])
+		clear(p.queue[rest:])
+		p.queue = p.queue[:rest]
 		p.mu.Unlock()
 		if first != nil {
 			s.deliver(p, first)
