@@ -81,17 +81,7 @@ func BenchmarkEcho(b *testing.B) {
 			c, s := benchPair(b, nil, nil)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() {
-				for {
-					m, err := s.Next(ctx)
-					if err != nil {
-						return
-					}
-					if err := s.Send(ctx, m); err != nil {
-						return
-					}
-				}
-			}()
+			go streamEcho(ctx, s)
 			p := bytes.Repeat([]byte("a"), size)
 			buf := make([]byte, size+1)
 			b.SetBytes(int64(size))
@@ -110,6 +100,20 @@ func BenchmarkEcho(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// streamEcho sends back every message s receives, streamed (Next, Send),
+// until ctx ends or s fails.
+func streamEcho(ctx context.Context, s *Conn) {
+	for {
+		m, err := s.Next(ctx)
+		if err != nil {
+			return
+		}
+		if err := s.Send(ctx, m); err != nil {
+			return
+		}
 	}
 }
 
@@ -134,17 +138,7 @@ func BenchmarkEchoBurst(b *testing.B) {
 			w := countWrites(s)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() {
-				for {
-					m, err := s.Next(ctx)
-					if err != nil {
-						return
-					}
-					if err := s.Send(ctx, m); err != nil {
-						return
-					}
-				}
-			}()
+			go streamEcho(ctx, s)
 			p := bytes.Repeat([]byte("a"), size)
 			buf := make([]byte, size+1)
 			b.SetBytes(int64(size))

@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 )
@@ -108,11 +107,7 @@ func (c *Conn) sendOut(ctx context.Context, tail int, op opcode) error {
 	if c.isClosed() {
 		return errClosed
 	}
-	c.CloseNow()
-	if ctx.Err() != nil {
-		return fmt.Errorf("ws: write interrupted mid-frame, connection closed: %w", ctx.Err())
-	}
-	return fmt.Errorf("ws: write: %w", err)
+	return c.breakWrite(ctx, err)
 }
 
 // releaseOut gives the (sent) output buffer back to the pool, so that an

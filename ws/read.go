@@ -31,7 +31,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	// and one frame less under the wait keeps it within a goroutine's
 	// first stack.
 	c.readMu.Lock()
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	c.partial, c.hasPartial = nil, false
 	t, err := c.reader(ctx)
 	if err != nil {
@@ -652,10 +652,7 @@ func (c *Conn) fill(need int) error {
 		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 		c.rpos = 0
 	}
-	if c.rbuf == nil {
-		c.rbufp = readBufPool.Get().(*[]byte)
-		c.rbuf = *c.rbufp
-	}
+	c.takeReadBuf()
 	for c.rend-c.rpos < need {
 		n, err := c.nc.Read(c.rbuf[c.rend:])
 		c.rend += n
@@ -682,6 +679,15 @@ var readBufPool = sync.Pool{New: func() any {
 	b := make([]byte, readBufSize)
 	return &b
 }}
+
+// takeReadBuf gives the connection a read buffer from the pool, if it holds
+// none.
+func (c *Conn) takeReadBuf() {
+	if c.rbuf == nil {
+		c.rbufp = readBufPool.Get().(*[]byte)
+		c.rbuf = *c.rbufp
+	}
+}
 
 // releaseReadBuf gives the (empty) read buffer back to the pool.
 func (c *Conn) releaseReadBuf() {
@@ -717,10 +723,7 @@ func (c *Conn) waitReadable() error {
 // readIdle is the RawConn callback of waitReadable. The poller is edge
 // triggered: it waits only after the socket said "not yet" (EAGAIN).
 func (c *Conn) readIdle(fd uintptr) bool {
-	if c.rbuf == nil {
-		c.rbufp = readBufPool.Get().(*[]byte)
-		c.rbuf = *c.rbufp
-	}
+	c.takeReadBuf()
 	n, ready, err := socketRead(fd, c.rbuf)
 	if !ready {
 		c.releaseReadBuf()
@@ -735,10 +738,7 @@ func (c *Conn) readIdle(fd uintptr) bool {
 // header of the next frame, and the start of its payload, come with the
 // end of this one (a relayed 64 KiB frame costs one read, not two).
 func (c *Conn) readAhead(p []byte) (int, error) {
-	if c.rbuf == nil {
-		c.rbufp = readBufPool.Get().(*[]byte)
-		c.rbuf = *c.rbufp
-	}
+	c.takeReadBuf()
 	c.rpos, c.rend = 0, 0
 	c.rawP, c.rawN, c.rawErr = p, 0, nil
 	err := c.raw.Read(c.rawAhead)

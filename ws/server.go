@@ -513,10 +513,16 @@ func (s *Server) deliverBatch(p *peer, batch *net.Buffers, size int) {
 			p.dropped.Store(true)
 		}
 	}
+	p.written(size)
+}
+
+// written accounts for n bytes of broadcast frames written to p (or, once
+// p is dropped, for all of them) and wakes a Send waiting for room.
+func (p *peer) written(n int) {
 	if p.dropped.Load() {
 		p.pending.Store(0)
 	} else {
-		p.pending.Add(-int64(size))
+		p.pending.Add(-int64(n))
 	}
 	notify(p.space)
 }
@@ -552,12 +558,10 @@ func (s *Server) deliver(p *peer, node *bframe) {
 			}
 		}
 		if p.dropped.Load() {
-			p.pending.Store(0)
-			notify(p.space)
+			p.written(0) // node may not be published: its size is not read
 			return
 		}
-		p.pending.Add(-int64(len(node.frameFor(p))))
-		notify(p.space)
+		p.written(len(node.frameFor(p)))
 		if node.fin {
 			return
 		}

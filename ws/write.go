@@ -538,6 +538,12 @@ func (c *Conn) writeError(ctx context.Context, written int64, err error, op opco
 	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) && written == 0 {
 		return ctx.Err()
 	}
+	return c.breakWrite(ctx, err)
+}
+
+// breakWrite closes the connection after a write that failed with part of
+// the stream sent (or for good), and returns the error to report.
+func (c *Conn) breakWrite(ctx context.Context, err error) error {
 	c.CloseNow()
 	if ctx.Err() != nil {
 		return fmt.Errorf("ws: write interrupted mid-frame, connection closed: %w", ctx.Err())
