@@ -122,3 +122,61 @@ func TestServerLifecycle(t *testing.T) {
 		t.Fatalf("Send after Shutdown: %v", err)
 	}
 }
+
+// TestServerListDepartures checks the bookkeeping of departed connections:
+// a finished handler's peer leaves broadcasts at once, the list is compacted
+// once half of it has gone (so it stays within twice the live connections
+// without a copy per departure), and a broadcast after many departures
+// reaches exactly the connections that remain.
+func TestServerListDepartures(t *testing.T) {
+	const total, leave = 24, 18
+	quit := make(chan struct{}, total)
+	srv := NewServer(func(ctx context.Context, c *Conn) {
+		select {
+		case <-quit: // the handler returns: the Server closes c
+		case <-ctx.Done():
+		}
+	}, &AcceptOptions{CloseTimeout: 100 * time.Millisecond}) // the raw clients never answer a close
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	host := strings.TrimPrefix(hs.URL, "http://")
+	conns := make([]*rawConn, total)
+	for i := range conns {
+		resp, raw := rawRequest(t, host, upgradeRequest(host))
+		if resp.StatusCode != 101 {
+			t.Fatalf("handshake: %s", resp.Status)
+		}
+		conns[i] = raw
+	}
+	waitFor(t, "every connection to be listed", func() bool { return srv.Len() == total })
+	for i := range leave {
+		quit <- struct{}{}
+		waitFor(t, "a handler to finish", func() bool { return srv.Len() == total-i-1 })
+		srv.mu.Lock()
+		n, gone, live := len(srv.list), srv.gone, len(srv.peers)
+		srv.mu.Unlock()
+		if n-gone != live || n > 2*live+1 {
+			t.Fatalf("after %d departures: list %d, gone %d, live %d", i+1, n, gone, live)
+		}
+	}
+	// The departed connections got their close; the others get the
+	// broadcast and nothing else.
+	if err := srv.Send(testCtx(t), Message{Type: Text, Body: strings.NewReader("still here")}); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for _, raw := range conns {
+		f := raw.read()
+		switch {
+		case f.op == opClose && f.closeCode() == StatusNormalClosure:
+		case f.op == opText && string(f.payload) == "still here":
+			got++
+		default:
+			t.Fatalf("unexpected %v", f)
+		}
+	}
+	if got != total-leave {
+		t.Fatalf("broadcast reached %d connections, want %d", got, total-leave)
+	}
+}

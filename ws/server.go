@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +52,7 @@ type Server struct {
 	mu       sync.Mutex
 	peers    map[*Conn]*peer
 	list     []*peer // the peers, as a snapshot: its elements never change in place
+	gone     int     // peers in list whose handler has finished (p.gone)
 	closing  bool
 	handlers sync.WaitGroup
 	sends    sync.WaitGroup // broadcasts in progress
@@ -169,7 +169,20 @@ func (s *Server) finish(p *peer) {
 	}
 	s.mu.Lock()
 	delete(s.peers, c)
-	s.list = slices.DeleteFunc(slices.Clone(s.list), func(q *peer) bool { return q == p })
+	// p stays in the list, marked, until the finished peers are half of
+	// it; then the live ones are copied to a new list (snapshots keep the
+	// old one). Copying the list at every departure made n departures
+	// cost n² (10,000 connections closing: 800 MB of copies).
+	p.gone.Store(true)
+	if s.gone++; s.gone > len(s.list)/2 {
+		live := make([]*peer, 0, len(s.list)-s.gone)
+		for _, q := range s.list {
+			if !q.gone.Load() {
+				live = append(live, q)
+			}
+		}
+		s.list, s.gone = live, 0
+	}
 	s.mu.Unlock()
 	c.Close(StatusNormalClosure, "")
 }
@@ -216,7 +229,9 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	peers := s.list // a snapshot: no copy per message
 	s.mu.Unlock()
 	for _, p := range peers {
-		s.enqueue(p, first)
+		if !p.gone.Load() {
+			s.enqueue(p, first)
+		}
 	}
 	s.order.Unlock()
 
@@ -344,6 +359,7 @@ type peer struct {
 	c       *Conn
 	ctx     *handlerCtx   // the context of c's handler
 	z       bool          // takes the compressed frames of a broadcast
+	gone    atomic.Bool   // its handler has finished: no more broadcasts
 	pending atomic.Int64  // bytes published to it and not yet written
 	space   chan struct{} // signalled when pending drops
 	dropped atomic.Bool
