@@ -85,7 +85,7 @@ func runIdle() *stats.Idle {
 					next++
 					mu.Unlock()
 					c, err := wsclient.Dial(*addr, *raw, 1024, 5*time.Second)
-					if err == nil {
+					if err == nil && *idleEcho {
 						c.NC.SetDeadline(time.Now().Add(5 * time.Second))
 						if _, err = c.NC.Write(c.AppendMessage(nil, t, 16, now(), 1)); err == nil {
 							err = c.ReadLoop(wsclient.ReadOpts{T: t, Size: 16, OnMsg: func(wsclient.Msg) error { return errOne }})

@@ -40,6 +40,7 @@ var (
 	dur      = flag.Duration("dur", 3*time.Second, "measurement")
 	counts   = flag.String("counts", "10000,19900", "idle: connection counts")
 	settle   = flag.Duration("settle", 2*time.Second, "idle: wait before reading memory")
+	idleEcho = flag.Bool("idleecho", true, "idle: echo one message on each connection before it idles")
 	subs     = flag.Int("subs", 1000, "broadcast: subscribers")
 	window   = flag.Int("window", 16, "broadcast: messages in flight")
 	timeout  = flag.Duration("timeout", 120*time.Second, "bound on the whole scenario")
