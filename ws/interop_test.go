@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -54,19 +55,35 @@ func interopInCI() bool {
 // cannot import websockets, and logs the version it finds.
 func interopRequirePeer(t *testing.T) {
 	t.Helper()
+	interopRequireProgram(t, "python3-websockets", "apt-get install python3-websockets",
+		interopPython, "-I", "-c", "import websockets; print(websockets.__version__)")
+}
+
+// interopRequireProgram runs probe, a command that prints the version of a
+// third-party peer (name), and returns that version. If the probe fails it
+// skips the test, or fails it in CI, saying how to install the peer.
+func interopRequireProgram(t *testing.T, name, install string, probe ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, interopPython, "-I", "-c",
-		"import websockets; print(websockets.__version__)").CombinedOutput()
+	out, err := exec.CommandContext(ctx, probe[0], probe[1:]...).CombinedOutput()
 	if err != nil {
-		msg := fmt.Sprintf("third-party peer missing: %s cannot import websockets (%v: %s); "+
-			"install it with: apt-get install python3-websockets", interopPython, err, bytes.TrimSpace(out))
-		if interopInCI() {
-			t.Fatal(msg + " (CI is set: skipping the peer is not allowed)")
-		}
-		t.Skip(msg)
+		interopMissing(t, fmt.Sprintf("third-party peer missing: %s does not run (%v: %s); install it with: %s",
+			strings.Join(probe, " "), err, bytes.TrimSpace(out), install))
 	}
-	t.Logf("peer: python3-websockets %s", bytes.TrimSpace(out))
+	version := string(bytes.TrimSpace(out))
+	t.Logf("peer: %s %s", name, version)
+	return version
+}
+
+// interopMissing skips the test for want of a third-party peer (msg says
+// which and how to install it), or fails it in CI.
+func interopMissing(t *testing.T, msg string) {
+	t.Helper()
+	if interopInCI() {
+		t.Fatal(msg + " (CI is set: skipping the peer is not allowed)")
+	}
+	t.Skip(msg)
 }
 
 // interopNoLeaks fails the test if it leaves goroutines behind. Call it first
@@ -87,7 +104,8 @@ func interopNoLeaks(t *testing.T) {
 	})
 }
 
-// interopEvent is one line the peer printed (see peer.py for the list).
+// interopEvent is one line the peer printed (see peer.py, and
+// testdata/interop-node/peer.js, for the list).
 type interopEvent struct {
 	Ev           string   `json:"ev"`
 	Port         int      `json:"port"`
@@ -104,6 +122,14 @@ type interopEvent struct {
 	SentReason   *string  `json:"sent_reason"`
 	RcvdThenSent *bool    `json:"rcvd_then_sent"`
 	Msg          string   `json:"msg"`
+	// The Node peer's: the handshake's outcome, and the bytes its TCP
+	// connection read and wrote so far.
+	Protocol    string  `json:"protocol"`
+	Extensions  string  `json:"extensions"`
+	RequestExt  *string `json:"request_ext"`
+	ResponseExt *string `json:"response_ext"`
+	Read        int64   `json:"read"`
+	Written     int64   `json:"written"`
 
 	line string
 }
@@ -114,6 +140,9 @@ type interopPeer struct {
 	stdin  io.WriteCloser
 	exited chan struct{} // closed when the process has exited and its output is in
 	err    error         // the process's exit status, once exited is closed
+	// rawText: the peer takes text fragments as bytes (base64), as
+	// binary ones, so that they may be invalid UTF-8 (the Node peer).
+	rawText bool
 
 	mu      sync.Mutex
 	partial []byte
@@ -164,15 +193,22 @@ func (p *interopPeer) stderrText() string {
 	return p.stderr.String()
 }
 
-// interopStartPeer runs peer.py with args. The process lives at most
-// interopLife; the test's cleanup ends it (closing stdin, then killing it)
-// and waits for it.
+// interopStartPeer runs peer.py with args.
 func interopStartPeer(t *testing.T, args ...string) *interopPeer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), interopLife)
 	// -I: isolated from PYTHON* variables and user site-packages; -B: no
 	// __pycache__ in testdata.
-	cmd := exec.CommandContext(ctx, interopPython, append([]string{"-I", "-B", interopScript}, args...)...)
+	return interopStartProcess(t, append([]string{interopPython, "-I", "-B", interopScript}, args...))
+}
+
+// interopStartProcess runs a peer program (argv) that speaks the command and
+// event protocol of peer.py. The process lives at most interopLife; the
+// test's cleanup ends it (closing stdin, then killing it) and waits for it.
+func interopStartProcess(t *testing.T, argv []string) *interopPeer {
+	t.Helper()
+	args := argv[1:]
+	ctx, cancel := context.WithTimeout(context.Background(), interopLife)
+	cmd := exec.CommandContext(ctx, argv[0], args...)
 	cmd.WaitDelay = 5 * time.Second
 	p := &interopPeer{t: t, exited: make(chan struct{}), notify: make(chan struct{}, 1)}
 	cmd.Stdout = interopStdout{p}
@@ -265,7 +301,7 @@ func (p *interopPeer) send(m interopMsg) {
 	p.t.Helper()
 	frags := make([]any, len(m.frags))
 	for i, f := range m.frags {
-		if m.typ == ws.Text {
+		if m.typ == ws.Text && !p.rawText {
 			frags[i] = string(f)
 		} else {
 			frags[i] = f // base64 in JSON
@@ -310,13 +346,21 @@ func (p *interopPeer) close(code int, reason string) {
 // it received and the one it sent.
 func (p *interopPeer) expectClosed(rcvdCode int, rcvdReason string, sentCode int) interopEvent {
 	p.t.Helper()
+	ev := p.expectClosedRcvd(rcvdCode, rcvdReason)
+	if ev.SentCode == nil || *ev.SentCode != sentCode {
+		p.t.Errorf("peer sent close %s, want code %d", ev.line, sentCode)
+	}
+	return ev
+}
+
+// expectClosedRcvd waits for the peer's "closed" event and checks the close
+// frame it received.
+func (p *interopPeer) expectClosedRcvd(rcvdCode int, rcvdReason string) interopEvent {
+	p.t.Helper()
 	ev := p.expect("closed")
 	p.t.Logf("peer: %s", ev.line)
 	if ev.RcvdCode == nil || *ev.RcvdCode != rcvdCode || ev.RcvdReason == nil || *ev.RcvdReason != rcvdReason {
 		p.t.Errorf("peer received close %s, want code %d reason %q", ev.line, rcvdCode, rcvdReason)
-	}
-	if ev.SentCode == nil || *ev.SentCode != sentCode {
-		p.t.Errorf("peer sent close %s, want code %d", ev.line, sentCode)
 	}
 	return ev
 }
@@ -483,12 +527,11 @@ type interopServer struct {
 	pings chan []byte   // payloads of the pings received (OnPing)
 }
 
-func interopStartServer(t *testing.T) *interopServer {
+// interopStartServer starts our echo server on 127.0.0.1; configure, if
+// given, adjusts its options (read limit and OnPing set) before it starts.
+func interopStartServer(t *testing.T, configure ...func(*ws.AcceptOptions)) *interopServer {
 	s := &interopServer{conns: make(chan *ws.Conn, 4), ends: make(chan error, 4), pings: make(chan []byte, 16)}
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		s.conns <- c
-		s.ends <- wesos.Pipe(ctx, c, c)
-	}, &ws.AcceptOptions{
+	opts := &ws.AcceptOptions{
 		ReadLimit: interopLimit,
 		OnPing: func(p []byte) {
 			select {
@@ -496,7 +539,14 @@ func interopStartServer(t *testing.T) *interopServer {
 			default:
 			}
 		},
-	})
+	}
+	for _, f := range configure {
+		f(opts)
+	}
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		s.conns <- c
+		s.ends <- wesos.Pipe(ctx, c, c)
+	}, opts)
 	hs := httptest.NewServer(srv) // 127.0.0.1
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -516,13 +566,13 @@ func (s *interopServer) connect(t *testing.T) (*interopPeer, *ws.Conn) {
 	t.Helper()
 	p := interopStartPeer(t, "client", s.url+"/echo")
 	p.expect("open")
-	select {
-	case c := <-s.conns:
-		return p, c
-	case <-time.After(interopWait):
-		t.Fatal("the server's handler did not run for the peer's connection")
-		return nil, nil
-	}
+	return p, s.accepted(t)
+}
+
+// accepted returns the server side of the next connection.
+func (s *interopServer) accepted(t *testing.T) *ws.Conn {
+	t.Helper()
+	return recvWithin(t, s.conns, "the server's handler to run for the peer's connection")
 }
 
 func (s *interopServer) end(t *testing.T) error {
@@ -685,8 +735,18 @@ func TestInteropPythonClient(t *testing.T) {
 func interopDial(t *testing.T, ctx context.Context, pings chan []byte) (*interopPeer, *ws.Conn) {
 	t.Helper()
 	p := interopStartPeer(t, "server")
+	c, _ := interopDialPeer(t, ctx, p, pings)
+	p.expect("open")
+	return p, c
+}
+
+// interopDialPeer dials the peer p, a server that has yet to report
+// "listening", with our read limit and an OnPing that feeds pings;
+// configure, if given, adjusts the options before the dial.
+func interopDialPeer(t *testing.T, ctx context.Context, p *interopPeer, pings chan []byte, configure ...func(*ws.DialOptions)) (*ws.Conn, *http.Response) {
+	t.Helper()
 	port := p.expect("listening").Port
-	c, resp, err := ws.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/", port), &ws.DialOptions{
+	opts := &ws.DialOptions{
 		ReadLimit: interopLimit,
 		OnPing: func(b []byte) {
 			select {
@@ -694,13 +754,16 @@ func interopDial(t *testing.T, ctx context.Context, pings chan []byte) (*interop
 			default:
 			}
 		},
-	})
+	}
+	for _, f := range configure {
+		f(opts)
+	}
+	c, resp, err := ws.Dial(ctx, fmt.Sprintf("ws://127.0.0.1:%d/", port), opts)
 	if err != nil {
 		t.Fatalf("Dial: %v (response %v)", err, resp)
 	}
 	t.Cleanup(func() { c.CloseNow() })
-	p.expect("open")
-	return p, c
+	return c, resp
 }
 
 // interopWrite sends m: one Write, or a Writer with one Write per fragment.

@@ -200,6 +200,20 @@ func TestPipeEcho(t *testing.T) {
 	}
 }
 
+// TestPipeEchoFailsWith1007: a text message whose final frame ends inside a
+// rune fails an echo server's connection with 1007, and Pipe returns that
+// *ProtocolError, not the error of the echo's write that the failed
+// connection refused (the read returns the frame's bytes with the error).
+// Seen with Node's ws, which sends a Buffer as text unchecked.
+func TestPipeEchoFailsWith1007(t *testing.T) {
+	raw, piped := echoServer(t, nil)
+	s := raw.fs()
+	raw.write(cat(s.frame(false, opText, []byte("ends inside ")).bytes(), s.msg(opContinuation, "a rune \xf0\x9f\x98")))
+	raw.expectFrame(false, opText, "ends inside ")
+	raw.expectClose(StatusInvalidFramePayloadData)
+	wantProtocolError(t, piped(), StatusInvalidFramePayloadData)
+}
+
 // TestStream256MiB streams a 256 MiB message from a client through an echo
 // server (wesos.Pipe) and back, writing it with Writer in chunks of a
 // generated stream and checking it on the fly against the regenerated

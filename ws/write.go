@@ -323,6 +323,12 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 				w.done = fin
 			}
 			if err != nil {
+				if rerr != nil && rerr != io.EOF {
+					// The read that returned these bytes failed first,
+					// and may be why the write did: a received Body
+					// whose read fails the connection has closed it.
+					return total, rerr
+				}
 				return total, err
 			}
 			total += int64(n)
