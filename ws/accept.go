@@ -173,6 +173,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	resp.WriteString("\r\n")
 
 	cfg := opts.connConfig().withDefaults()
+	cfg.ownSocket = true // hijacked: net/http has let go of it
 	nc.SetWriteDeadline(time.Now().Add(cfg.closeTimeout))
 	_, err = brw.WriteString(resp.String())
 	if err == nil {

@@ -67,7 +67,7 @@ func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
 		return c.sendOut(ctx, len(b), op)
 	}
 	c.wdl.arm(ctx)
-	n, err := c.nc.Write(b)
+	n, err := c.sockWrite(b)
 	return c.writeError(ctx, int64(n), err, op)
 }
 
@@ -88,7 +88,7 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 // frameMu.
 func (c *Conn) sendOut(ctx context.Context, tail int, op opcode) error {
 	c.wdl.arm(ctx)
-	n, err := c.nc.Write(c.out)
+	n, err := c.sockWrite(c.out)
 	if err == nil {
 		c.releaseOut()
 		return c.noteWritten(op)

@@ -62,6 +62,10 @@ type connConfig struct {
 	logger       *slog.Logger
 	keepAlive    time.Duration
 	keepTimeout  time.Duration
+	// ownSocket: nothing but the Conn will close the net.Conn (it came
+	// from a hijack or from Dial's own dialer), so the Conn may write to
+	// its descriptor directly (sockWrite).
+	ownSocket bool
 }
 
 // connOptions is what a Conn keeps of its connConfig: newConn applies the
@@ -104,14 +108,18 @@ type Conn struct {
 	readLimit atomic.Int64
 
 	// Read side; owned by whoever holds readMu.
-	readMu    sync.Mutex
-	rbuf      []byte             // nil while waiting for data
-	rbufp     *[]byte            // rbuf's pool entry, if it came from readBufPool
-	raw       syscall.RawConn    // nc's, to wait for data without a buffer (TCP)
-	rawReady  func(uintptr) bool // readIdle
-	rawAhead  func(uintptr) bool // readAheadFd
-	rawP      []byte             // where readAheadFd reads payload
-	rawN      int                // what the RawConn callbacks read
+	readMu   sync.Mutex
+	rbuf     []byte             // nil while waiting for data
+	rbufp    *[]byte            // rbuf's pool entry, if it came from readBufPool
+	raw      syscall.RawConn    // nc's, to wait for data without a buffer (TCP)
+	rawReady func(uintptr) bool // readIdle
+	rawAhead func(uintptr) bool // readAheadFd
+	rawP     []byte             // where readAheadFd reads payload
+	rawN     int                // what the RawConn callbacks read
+	// The socket's descriptor, for writes that make the system call
+	// directly (sockWrite), or -1; fdUse counts those in progress.
+	fd        int32
+	fdUse     atomic.Int32
 	rawErr    error
 	rpos      int
 	rend      int
@@ -199,11 +207,15 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	}
 	// Reads go to the socket itself only where that is what nc's Read
 	// does: a wrapper that has a SyscallConn may still add to its Read.
+	c.fd = -1
 	if sc, ok := plainSocket(nc); ok && canPeek {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
 			c.rawReady = c.readIdle
 			c.rawAhead = c.readAheadFd
+			if cfg.ownSocket {
+				raw.Control(func(fd uintptr) { c.fd = int32(fd) })
+			}
 		}
 	}
 	c.readLimit.Store(cfg.readLimit)
@@ -270,6 +282,7 @@ func (c *Conn) SetReadLimit(n int64) {
 func (c *Conn) CloseNow() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.releaseFd()
 		err = c.nc.Close()
 		close(c.closed)
 		c.ka.stop()

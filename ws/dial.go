@@ -296,6 +296,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *http.Request, key st
 		logger:       opts.ErrorLog,
 		keepAlive:    opts.KeepAlive,
 		keepTimeout:  opts.KeepAliveTimeout,
+		ownSocket:    opts.NetDialContext == nil, // a caller's dialer may keep the conn
 	}
 	resp.Body = http.NoBody
 	return newConn(nc, true, strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol")), cfg, deflate, buffered), resp, nil

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"os"
 	"syscall"
 	"unsafe"
 )
@@ -50,5 +51,23 @@ func socketReadv(fd uintptr, a, b []byte) (n int, ready bool, err error) {
 			return 0, true, e
 		}
 		return int(r), true, nil
+	}
+}
+
+// socketWrite writes p to the non-blocking socket fd. ready is false when
+// the socket cannot take a byte now (EAGAIN): the caller waits for the
+// poller. A short write is not an error; the caller writes the rest.
+func socketWrite(fd uintptr, p []byte) (n int, ready bool, err error) {
+	for {
+		r, _, e := syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), true, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, false, nil
+		}
+		return 0, true, os.NewSyscallError("write", e)
 	}
 }

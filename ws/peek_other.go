@@ -9,3 +9,5 @@ const canPeek = false
 func socketRead(uintptr, []byte) (int, bool, error) { panic("unreachable") }
 
 func socketReadv(uintptr, []byte, []byte) (int, bool, error) { panic("unreachable") }
+
+func socketWrite(uintptr, []byte) (int, bool, error) { panic("unreachable") }

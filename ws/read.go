@@ -674,19 +674,30 @@ func (c *Conn) fill(need int) error {
 	return nil
 }
 
-// readBufPool holds the read buffers of connections that wait for data.
-var readBufPool = sync.Pool{New: func() any {
-	b := make([]byte, readBufSize)
-	return &b
-}}
+// readBufPool holds the read buffers of connections that wait for data. It
+// has no New: a miss in readIdle, at the bottom of the poller's callback,
+// is allocated by its caller, higher up the stack (an allocation can go
+// deep into the runtime, and a handler goroutine whose stack grows past
+// its first 2 KiB keeps the larger stack while its connection idles).
+var readBufPool sync.Pool
 
-// takeReadBuf gives the connection a read buffer from the pool, if it holds
-// none.
+// takeReadBuf gives the connection a read buffer, if it holds none.
 func (c *Conn) takeReadBuf() {
-	if c.rbuf == nil {
-		c.rbufp = readBufPool.Get().(*[]byte)
-		c.rbuf = *c.rbufp
+	if c.rbuf == nil && !c.pooledReadBuf() {
+		b := make([]byte, readBufSize)
+		c.rbufp, c.rbuf = &b, b
 	}
+}
+
+// pooledReadBuf gives the connection a read buffer from the pool and reports
+// whether the pool had one. The connection holds none.
+func (c *Conn) pooledReadBuf() bool {
+	p, _ := readBufPool.Get().(*[]byte)
+	if p == nil {
+		return false
+	}
+	c.rbufp, c.rbuf = p, *p
+	return true
 }
 
 // releaseReadBuf gives the (empty) read buffer back to the pool.
@@ -704,9 +715,15 @@ func (c *Conn) releaseReadBuf() {
 // where a peek used to go before the read, saves a system call per wait.
 // The read deadline applies. The caller has emptied the read buffer.
 func (c *Conn) waitReadable() error {
-	c.rawErr = nil
-	if err := c.raw.Read(c.rawReady); err != nil {
-		return err
+	for {
+		c.rawErr = nil
+		if err := c.raw.Read(c.rawReady); err != nil {
+			return err
+		}
+		if c.rawErr != errNoReadBuf {
+			break
+		}
+		c.takeReadBuf() // the pool was empty: allocate here, and read
 	}
 	if c.rawErr != nil {
 		return c.rawErr
@@ -723,7 +740,10 @@ func (c *Conn) waitReadable() error {
 // readIdle is the RawConn callback of waitReadable. The poller is edge
 // triggered: it waits only after the socket said "not yet" (EAGAIN).
 func (c *Conn) readIdle(fd uintptr) bool {
-	c.takeReadBuf()
+	if c.rbuf == nil && !c.pooledReadBuf() {
+		c.rawErr = errNoReadBuf
+		return true
+	}
 	n, ready, err := socketRead(fd, c.rbuf)
 	if !ready {
 		c.releaseReadBuf()
@@ -732,6 +752,9 @@ func (c *Conn) readIdle(fd uintptr) bool {
 	c.rend, c.rawErr = n, c.sockError(err)
 	return true
 }
+
+// errNoReadBuf is what readIdle reports when the pool had no read buffer.
+var errNoReadBuf = errors.New("ws: no read buffer")
 
 // readAhead reads payload into p, which the read buffer (empty) bypasses,
 // and, in the same system call, what follows it into the read buffer: the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -73,6 +74,15 @@ func putLargeRelayBuf(b *[]byte) {
 	largeRelays.Add(-1)
 }
 
+// putAnyRelayBuf returns a buffer of getRelayBuf or getLargeRelayBuf.
+func putAnyRelayBuf(b *[]byte) {
+	if len(*b) == largeRelayBufSize {
+		putLargeRelayBuf(b)
+	} else {
+		putRelayBuf(b)
+	}
+}
+
 // lock acquires a channel mutex, honouring ctx: an ended ctx acquires
 // nothing, so a write with it never starts (and cannot be cut mid-frame).
 func lock(ctx context.Context, mu chan struct{}) error {
@@ -118,7 +128,7 @@ func (c *Conn) Write(ctx context.Context, t MessageType, p []byte) error {
 	}
 	defer unlock(c.msgMu)
 	if c.deflate.compresses(len(p)) {
-		c.mw = messageWriter{c: c, ctx: ctx, op: op, open: true}
+		c.mw.start(ctx, op)
 		return c.mw.frame(p, true)
 	}
 	return c.writeFrame(ctx, op, true, p)
@@ -139,7 +149,7 @@ func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error
 	if err := lock(ctx, c.msgMu); err != nil {
 		return nil, err
 	}
-	c.mw = messageWriter{c: c, ctx: ctx, op: op, open: true}
+	c.mw.start(ctx, op)
 	return &c.mw, nil
 }
 
@@ -162,12 +172,21 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	if err := lock(ctx, c.msgMu); err != nil {
 		return err
 	}
-	c.mw = messageWriter{c: c, ctx: ctx, op: op, open: true}
+	c.mw.start(ctx, op)
 	_, err = c.mw.copyFrom(m.Body, true)
 	if cerr := c.mw.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// start readies w for a new message of opcode op. (Field by field: a
+// composite literal would take a temporary in the caller's frame, which is
+// under every write of Send; see copyFrom.)
+func (w *messageWriter) start(ctx context.Context, op opcode) {
+	w.ctx, w.op = ctx, op
+	w.open, w.done, w.sent = true, false, false
+	w.compress, w.fw = false, nil
 }
 
 // messageWriter is the stream of an outgoing message. There is one per Conn.
@@ -270,51 +289,33 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 // copyFrom sends what it reads from r, each read as one frame assembled in
 // place in a pooled buffer. With final set, a read that returns data
 // together with io.EOF sends that data as the final frame.
+//
+// copyFrom and what it calls are kept in small frames: they are under
+// every write of an echoing handler, whose goroutine keeps its first 2 KiB
+// stack (for its whole idle life) only while the deepest call fits in it.
 func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
-	// A body of known length that fits one buffer leaves as a single frame.
-	if l, ok := r.(interface{ Len() int }); ok && final && l.Len() <= writeBufSize-maxHeaderSize && !w.sent {
-		bp := getWriteBuf()
-		defer putWriteBuf(bp)
-		n, err := io.ReadFull(r, (*bp)[maxHeaderSize:maxHeaderSize+l.Len()])
-		if err != nil {
-			return int64(n), err
-		}
-		p := (*bp)[:maxHeaderSize+n]
-		if w.c.deflate.compresses(n) {
-			return int64(n), w.frame(p[maxHeaderSize:], true)
-		}
-		if err := w.c.writeFrameBuf(w.ctx, w.op, 0, true, p); err != nil {
-			return 0, err
-		}
-		w.sent, w.done = true, true
-		return int64(n), nil
-	}
-	// A larger body that hands out its bytes in place (bytes.Reader,
-	// strings.Reader, bytes.Buffer: their WriteTo makes one Write) leaves
-	// as a single frame too, without a copy.
-	if l, ok := r.(interface{ Len() int }); ok && final && !w.sent {
-		if wt, ok := r.(io.WriterTo); ok {
-			return wt.WriteTo(&lengthWriter{w: w, left: l.Len()})
+	if final && !w.sent {
+		if n, ok, err := w.copyKnown(r); ok {
+			return n, err
 		}
 	}
 	var bp *[]byte
 	if mr, ok := r.(*messageReader); ok && w.c.deflate == nil && mr.frameLeftOver(relayBufSize-maxHeaderSize) {
 		bp = getLargeRelayBuf()
 	}
-	if bp != nil {
-		defer putLargeRelayBuf(bp)
-	} else {
+	if bp == nil {
 		bp = getRelayBuf()
-		defer putRelayBuf(bp)
 	}
+	// The buffer goes back without a defer (a panic loses it to the GC):
+	// this frame is under every write.
 	buf := *bp
 	var total int64
 	for {
 		n, rerr := readChunk(r, buf[maxHeaderSize:])
 		fin := final && rerr == io.EOF
 		if n > 0 || fin {
-			var err error
 			w.decide(n, fin)
+			var err error
 			if w.compress {
 				err = w.frame(buf[maxHeaderSize:maxHeaderSize+n], fin)
 			} else if err = w.c.writeFrameBuf(w.ctx, w.op, 0, fin, buf[:maxHeaderSize+n]); err == nil {
@@ -327,19 +328,64 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 					// The read that returned these bytes failed first,
 					// and may be why the write did: a received Body
 					// whose read fails the connection has closed it.
-					return total, rerr
+					err = rerr
 				}
+				putAnyRelayBuf(bp)
 				return total, err
 			}
 			total += int64(n)
 		}
-		if rerr == io.EOF {
-			return total, nil
-		}
 		if rerr != nil {
+			putAnyRelayBuf(bp)
+			if rerr == io.EOF {
+				rerr = nil
+			}
 			return total, rerr
 		}
 	}
+}
+
+// copyKnown sends a whole body whose length it can learn as one frame, if
+// it can (ok).
+//
+//go:noinline
+func (w *messageWriter) copyKnown(r io.Reader) (int64, bool, error) {
+	l, ok := r.(interface{ Len() int })
+	if !ok {
+		return 0, false, nil
+	}
+	// A body that fits one buffer leaves as a single frame.
+	if n := l.Len(); n <= writeBufSize-maxHeaderSize {
+		n, err := w.copySmall(r, n)
+		return n, true, err
+	}
+	// A larger body that hands out its bytes in place (bytes.Reader,
+	// strings.Reader, bytes.Buffer: their WriteTo makes one Write) leaves
+	// as a single frame too, without a copy.
+	if wt, ok := r.(io.WriterTo); ok {
+		n, err := wt.WriteTo(&lengthWriter{w: w, left: l.Len()})
+		return n, true, err
+	}
+	return 0, false, nil
+}
+
+// copySmall sends the n bytes of r as the final frame of the message.
+func (w *messageWriter) copySmall(r io.Reader, n int) (int64, error) {
+	bp := getWriteBuf()
+	defer putWriteBuf(bp)
+	n, err := io.ReadFull(r, (*bp)[maxHeaderSize:maxHeaderSize+n])
+	if err != nil {
+		return int64(n), err
+	}
+	p := (*bp)[:maxHeaderSize+n]
+	if w.c.deflate.compresses(n) {
+		return int64(n), w.frame(p[maxHeaderSize:], true)
+	}
+	if err := w.c.writeFrameBuf(w.ctx, w.op, 0, true, p); err != nil {
+		return 0, err
+	}
+	w.sent, w.done = true, true
+	return int64(n), nil
 }
 
 // lengthWriter sends the writes of a body whose length is known, each as a
@@ -400,12 +446,17 @@ func (w *messageWriter) Close() error {
 
 // writeFrame sends one frame with payload p, which it does not modify.
 func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) error {
-	if len(p) <= writeBufSize-maxHeaderSize {
-		bp := getWriteBuf()
-		defer putWriteBuf(bp)
-		b := append((*bp)[:maxHeaderSize], p...)
-		return c.writeFrameBuf(ctx, op, 0, fin, b)
+	if len(p) > writeBufSize-maxHeaderSize {
+		return c.writeLarge(ctx, op, fin, p)
 	}
+	bp := getWriteBuf()
+	err := c.writeFrameBuf(ctx, op, 0, fin, append((*bp)[:maxHeaderSize], p...))
+	putWriteBuf(bp)
+	return err
+}
+
+// writeLarge sends p as one frame, without copying it on the server side.
+func (c *Conn) writeLarge(ctx context.Context, op opcode, fin bool, p []byte) error {
 	if err := lock(ctx, c.frameMu); err != nil {
 		return err
 	}
@@ -476,10 +527,22 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool,
 	if err := lock(ctx, c.frameMu); err != nil {
 		return err
 	}
-	defer unlock(c.frameMu)
-	if c.wclosed {
-		return errClosed
+	// No defer, and the header made by a call that returns first: this
+	// frame is under every small write (see copyFrom).
+	err := errClosed
+	if !c.wclosed {
+		err = c.emit(ctx, op, c.frameHeader(op, rsv, fin, b))
 	}
+	unlock(c.frameMu)
+	return err
+}
+
+// frameHeader puts the header of the frame whose payload is
+// b[maxHeaderSize:] right before it, masking the payload on the client side,
+// and returns the frame. The caller holds frameMu.
+//
+//go:noinline
+func (c *Conn) frameHeader(op opcode, rsv byte, fin bool, b []byte) []byte {
 	p := b[maxHeaderSize:]
 	h := header{fin: fin, rsv: rsv, op: op, length: int64(len(p)), masked: c.client}
 	if c.client {
@@ -488,7 +551,7 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool,
 	}
 	start := maxHeaderSize - headerSize(h)
 	putHeader(b[start:], h)
-	return c.emit(ctx, op, b[start:])
+	return b[start:]
 }
 
 // writeRaw sends bytes that already form whole frames (a broadcast frame
@@ -563,4 +626,53 @@ func (c *Conn) noteWritten(op opcode) error {
 		c.wclosed = true
 	}
 	return nil
+}
+
+// sockWrite writes b to the connection. On a socket it can write to
+// directly (c.fd), it makes the write system call itself: a much shallower
+// call chain than net.Conn.Write's, so that a handler goroutine that echoes
+// stays within its first 2 KiB stack, which an idle connection keeps for as
+// long as it lives (a stack that once grew never shrinks back while its
+// goroutine waits). What the socket cannot take at once goes through nc,
+// which waits for room within the write deadline.
+func (c *Conn) sockWrite(b []byte) (int, error) {
+	n := 0
+	if c.fd >= 0 {
+		// fdUse keeps CloseNow from closing the descriptor (whose number
+		// the system may then give to another connection) during the
+		// call.
+		if c.fdUse.Add(1) < fdClosing {
+			m, ready, err := socketWrite(uintptr(c.fd), b)
+			c.fdUse.Add(-1)
+			if err != nil {
+				return 0, err
+			}
+			if ready {
+				n = m
+			}
+		} else {
+			c.fdUse.Add(-1)
+		}
+		if n == len(b) {
+			return n, nil
+		}
+	}
+	m, err := c.nc.Write(b[n:])
+	return n + m, err
+}
+
+// fdClosing is the bit of Conn.fdUse set once the descriptor is to be
+// closed: no direct write starts after it.
+const fdClosing = 1 << 30
+
+// releaseFd waits for the direct writes in progress to end and keeps new
+// ones from starting, before the descriptor is closed.
+func (c *Conn) releaseFd() {
+	if c.fd < 0 {
+		return
+	}
+	c.fdUse.Add(fdClosing)
+	for c.fdUse.Load() != fdClosing {
+		runtime.Gosched() // a write system call on a non-blocking socket: short
+	}
 }
