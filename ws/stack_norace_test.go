@@ -19,7 +19,7 @@ import (
 // stack allows would double the stack of every idle connection for good.
 // (Without the race detector only: it makes every frame larger.)
 func TestEchoHandlerStack(t *testing.T) {
-	const n = 200
+	const n = 500
 	srv := NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, c, c) },
 		&AcceptOptions{CloseTimeout: 100 * time.Millisecond}) // the raw clients never answer a close
 	hs := httptest.NewServer(srv)
