@@ -202,11 +202,9 @@ func acceptDeflateOffer(ext extension, opts *CompressionOptions) (deflateParams,
 			if !param.hasValue || !valid {
 				return p, false
 			}
-			// compress/flate always uses a 32 KiB window: a smaller one
-			// cannot be honoured, so the offer is declined.
-			if bits < 15 {
-				return p, false
-			}
+			// compress/flate always uses a 32 KiB window; a smaller one
+			// is honoured by compressing without back-references
+			// (newDeflateState).
 			p.serverWindowBits = bits
 		case "client_max_window_bits":
 			// Any window is fine to decompress; the answer need not limit it.
@@ -289,6 +287,12 @@ type deflateState struct {
 
 func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *deflateState {
 	d := &deflateState{level: opts.level(), threshold: opts.threshold()}
+	if !client && p.serverWindowBits > 0 && p.serverWindowBits < 15 {
+		// The client allows a window under compress/flate's 32 KiB:
+		// Huffman coding alone refers to no earlier bytes, so it fits
+		// any window (RFC 7692 §7.1.2.1), at the cost of a lower ratio.
+		d.level = flate.HuffmanOnly
+	}
 	if client {
 		// Without ContextTakeover the client offered
 		// client_no_context_takeover, a promise it keeps even if the
@@ -300,14 +304,25 @@ func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *de
 	return d
 }
 
-// flateWriterPools holds pooled compressors by level (index level-1).
-var flateWriterPools [9]sync.Pool
+// flateWriterPools holds pooled compressors by level (index level-1), and
+// the Huffman-only ones last.
+var flateWriterPools [10]sync.Pool
 
-func getFlateWriter(level int, w io.Writer) *flate.Writer {
+// flateWriterPool returns the level a pooled compressor of level has, and
+// its pool.
+func flateWriterPool(level int) (int, *sync.Pool) {
+	if level == flate.HuffmanOnly {
+		return level, &flateWriterPools[len(flateWriterPools)-1]
+	}
 	if level < flate.BestSpeed || level > flate.BestCompression {
 		level = flate.BestSpeed
 	}
-	if fw, ok := flateWriterPools[level-1].Get().(*flate.Writer); ok {
+	return level, &flateWriterPools[level-1]
+}
+
+func getFlateWriter(level int, w io.Writer) *flate.Writer {
+	level, pool := flateWriterPool(level)
+	if fw, ok := pool.Get().(*flate.Writer); ok {
 		fw.Reset(w)
 		return fw
 	}
@@ -316,11 +331,9 @@ func getFlateWriter(level int, w io.Writer) *flate.Writer {
 }
 
 func putFlateWriter(level int, fw *flate.Writer) {
-	if level < flate.BestSpeed || level > flate.BestCompression {
-		level = flate.BestSpeed
-	}
+	_, pool := flateWriterPool(level)
 	fw.Reset(io.Discard)
-	flateWriterPools[level-1].Put(fw)
+	pool.Put(fw)
 }
 
 var flateReaderPool sync.Pool

@@ -7,12 +7,14 @@ package ws
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dflOfferCase is one client offer (the values of Sec-WebSocket-Extensions
@@ -55,10 +57,12 @@ func dflOfferCases() []dflOfferCase {
 		sNT(cNT(bits(ok("all", pmd+"; client_no_context_takeover; server_max_window_bits=15; client_max_window_bits; server_no_context_takeover"), "15"))),
 		cNT(bits(ok("all-with-values", pmd+"; client_max_window_bits=9; server_max_window_bits=15; client_no_context_takeover"), "15")),
 		sNT(ok("spacing-and-case", "  PerMessage-Deflate ;Server_No_Context_Takeover ;  client_max_window_bits = 11  ")),
-		// server_max_window_bits below 15 cannot be honoured (compress/flate
-		// has a 32 KiB window); a missing or bad value is invalid.
-		no("server_max_window_bits=14", pmd+"; server_max_window_bits=14"),
-		no("server_max_window_bits=8", pmd+"; server_max_window_bits=8"),
+		// server_max_window_bits below 15 is honoured by Huffman coding
+		// alone (compress/flate has a 32 KiB window); a missing or bad
+		// value is invalid.
+		bits(ok("server_max_window_bits=14", pmd+"; server_max_window_bits=14"), "14"),
+		bits(ok("server_max_window_bits=9", pmd+"; server_max_window_bits=9"), "9"),
+		bits(ok("server_max_window_bits=8", pmd+"; server_max_window_bits=8"), "8"),
 		no("server_max_window_bits/no-value", pmd+"; server_max_window_bits"),
 		no("server_max_window_bits=empty", pmd+"; server_max_window_bits="),
 		no("server_max_window_bits=7", pmd+"; server_max_window_bits=7"),
@@ -97,13 +101,16 @@ func dflOfferCases() []dflOfferCase {
 		no("deflate-prefix", "permessage-deflate2"),
 		no("empty-header", ""),
 		// Several offers: the first acceptable one wins.
-		cNT(ok("two-offers/first-declined", pmd+"; server_max_window_bits=10, "+pmd+"; client_no_context_takeover")),
+		cNT(ok("two-offers/first-declined", pmd+"; server_max_window_bits=7, "+pmd+"; client_no_context_takeover")),
+		bits(ok("two-offers/small-window-first", pmd+"; server_max_window_bits=10, "+pmd+"; client_no_context_takeover"), "10"),
 		cNT(ok("two-offers/first-wins", pmd+"; client_no_context_takeover, "+pmd+"; server_no_context_takeover")),
 		ok("other-then-pmd", "x-webkit-deflate-frame, "+pmd),
-		sNT(ok("three-offers", pmd+"; foo, "+pmd+"; server_max_window_bits=9; server_no_context_takeover, "+pmd+"; server_no_context_takeover")),
-		no("two-offers/none-acceptable", pmd+"; server_max_window_bits=9, "+pmd+"; bar"),
+		sNT(ok("three-offers", pmd+"; foo, "+pmd+"; server_max_window_bits=16; server_no_context_takeover, "+pmd+"; server_no_context_takeover")),
+		sNT(cNT(bits(ok("autobahn-13.7", pmd+"; client_no_context_takeover; client_max_window_bits; server_no_context_takeover; server_max_window_bits=8, "+
+			pmd+"; client_no_context_takeover; client_max_window_bits; server_no_context_takeover, "+pmd+"; client_no_context_takeover; client_max_window_bits"), "8"))),
+		no("two-offers/none-acceptable", pmd+"; server_max_window_bits=16, "+pmd+"; bar"),
 		// Several header lines, in order.
-		sNT(ok("two-lines/first-declined", pmd+"; server_max_window_bits=12", pmd+"; server_no_context_takeover")),
+		sNT(ok("two-lines/first-declined", pmd+"; server_max_window_bits=012", pmd+"; server_no_context_takeover")),
 		cNT(ok("two-lines/first-wins", pmd+"; client_no_context_takeover", pmd+"; server_no_context_takeover")),
 		bits(ok("three-lines", "x-foo; a=1", pmd+"; client_max_window_bits=16", pmd+"; server_max_window_bits=15"), "15"),
 		no("two-lines/none-acceptable", pmd+"; a", pmd+"; b"),
@@ -197,6 +204,15 @@ func TestDeflateNegotiateUnit(t *testing.T) {
 					}
 					if d.takeoverOut != wantOut || d.takeoverIn != wantIn {
 						t.Fatalf("client=%v: takeoverOut %v takeoverIn %v, want %v %v", client, d.takeoverOut, d.takeoverIn, wantOut, wantIn)
+					}
+					// A server window under 15 is kept by Huffman coding
+					// alone.
+					wantLevel := flate.BestSpeed
+					if !client && tc.serverBits != "" && tc.serverBits != "15" {
+						wantLevel = flate.HuffmanOnly
+					}
+					if d.level != wantLevel {
+						t.Fatalf("client=%v: level %d, want %d", client, d.level, wantLevel)
 					}
 				}
 			})
@@ -528,4 +544,55 @@ func dflHTTPServer(t testing.TB, h http.Handler) string {
 		hs.Close()
 	})
 	return strings.TrimPrefix(hs.URL, "http://")
+}
+
+// TestDeflateSmallServerWindow: a client that allows the server a window
+// under compress/flate's 32 KiB (server_max_window_bits=9, as Autobahn's
+// cases 13.3 and 13.5 offer) gets its offer accepted, and messages
+// compressed by Huffman coding alone, which refers to no earlier bytes (at
+// least a bit a byte, where back-references would shrink zeros to almost
+// nothing). Broadcasts, compressed once with the server's own window, reach
+// it plain.
+func TestDeflateSmallServerWindow(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	srv := NewServer(func(ctx context.Context, c *Conn) {
+		conns <- c
+		<-ctx.Done()
+	}, &AcceptOptions{Compression: &CompressionOptions{}})
+	host := dflHTTPServer(t, srv)
+	resp, raw := rawRequest(t, host, upgradeRequest(host, "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9"))
+	const want = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9"
+	if got := resp.Header.Get("Sec-WebSocket-Extensions"); got != want {
+		t.Fatalf("answer %q, want %q", got, want)
+	}
+	var c *Conn
+	select {
+	case c = <-conns:
+	case <-time.After(testTimeout):
+		t.Fatal("no connection")
+	}
+	defer c.CloseNow()
+	ctx := testCtx(t)
+	zeros := make([]byte, 64<<10)
+
+	if err := c.Write(ctx, Binary, zeros); err != nil {
+		t.Fatal(err)
+	}
+	f := raw.read()
+	if f.rsv != bitRSV1 || !f.fin {
+		t.Fatalf("got %v, want one compressed frame", f)
+	}
+	if got, err := dflInflate(f.payload); err != nil || !bytes.Equal(got, zeros) {
+		t.Fatalf("inflates to %d bytes (%v), want %d zeros", len(got), err, len(zeros))
+	}
+	if len(f.payload) < len(zeros)/8 {
+		t.Fatalf("%d zeros compressed to %d bytes: back-references beyond the window", len(zeros), len(f.payload))
+	}
+
+	if err := srv.Send(ctx, Message{Type: Binary, Body: bytes.NewReader(zeros)}); err != nil {
+		t.Fatal(err)
+	}
+	if f := raw.read(); f.rsv != 0 || !f.fin || !bytes.Equal(f.payload, zeros) {
+		t.Fatalf("broadcast: got %v, want the plain message", f)
+	}
 }

@@ -107,7 +107,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	p := &peer{c: c, space: make(chan struct{}, 1), z: c.deflate != nil && !c.deflate.takeoverOut}
+	// A broadcast is compressed once, at the level of the options: a
+	// connection that needs another (a small window) gets it plain.
+	z := c.deflate != nil && !c.deflate.takeoverOut && c.deflate.level == s.opts.Compression.level()
+	p := &peer{c: c, space: make(chan struct{}, 1), z: z}
 	// The handler's context keeps the request's values and ends when the
 	// handler returns or Shutdown ends the connections. It is made before
 	// p is listed, so that Shutdown, which cancels the listed ones, never
