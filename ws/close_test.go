@@ -417,7 +417,7 @@ func TestCloseWhileWriteBlocked(t *testing.T) {
 		t.Run(sd.name, func(t *testing.T) {
 			c, raw := sd.pair(t)
 			wrote := goAsync(t, func() error { return c.Write(testCtx(t), Binary, make([]byte, 64<<20)) })
-			waitFor(t, "the write to hold the frame lock", func() bool { return len(c.frameMu) == 1 })
+			waitFor(t, "the write to hold the frame lock", func() bool { return c.wl.isHeld(lockFrame) })
 			start := time.Now()
 			c.Close(StatusNormalClosure, "") // an error is fine: the close frame could not be sent
 			if d := time.Since(start); d > testTimeout/2 {

@@ -35,7 +35,7 @@ import (
 const flushDelay = 250 * time.Microsecond
 
 // emit sends the frame b, or keeps it in c.out to leave with the frames that
-// follow. The caller holds frameMu.
+// follow. The caller holds the frame lock.
 func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
 	keep := op != opClose && op != opPing && len(b) <= writeBufSize && c.rmore.Load()
 	if len(c.out) > 0 && len(c.out)+len(b) > cap(c.out) {
@@ -71,7 +71,7 @@ func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
 	return c.writeError(ctx, int64(n), err, op)
 }
 
-// flushLocked sends what is kept, if anything. The caller holds frameMu.
+// flushLocked sends what is kept, if anything. The caller holds the frame lock.
 func (c *Conn) flushLocked(ctx context.Context) error {
 	if len(c.out) == 0 {
 		return nil
@@ -85,7 +85,7 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 // caller gets ctx.Err() with the connection usable, as for a write that was
 // never coalesced; the kept frames that did not leave stay kept. Any other
 // failure breaks the stream, so it closes the connection. The caller holds
-// frameMu.
+// the frame lock.
 func (c *Conn) sendOut(ctx context.Context, tail int, op opcode) error {
 	c.wdl.arm(ctx)
 	n, err := c.sockWrite(c.out)
@@ -111,7 +111,7 @@ func (c *Conn) sendOut(ctx context.Context, tail int, op opcode) error {
 }
 
 // releaseOut gives the (sent) output buffer back to the pool, so that an
-// idle connection holds none. The caller holds frameMu.
+// idle connection holds none. The caller holds the frame lock.
 func (c *Conn) releaseOut() {
 	c.outPending.Store(false)
 	if c.outp != nil {
@@ -121,7 +121,7 @@ func (c *Conn) releaseOut() {
 }
 
 // armFlush makes sure what is kept leaves within flushDelay. The caller
-// holds frameMu.
+// holds the frame lock.
 func (c *Conn) armFlush() {
 	if c.flushTimer == nil {
 		c.flushTimer = time.AfterFunc(flushDelay, c.flushLater)
@@ -131,18 +131,16 @@ func (c *Conn) armFlush() {
 }
 
 // flushLater is the flush timer's: it sends what is still kept. A writer
-// holding frameMu may be blocked on a peer that does not read; the flush
+// holding the frame lock may be blocked on a peer that does not read; the flush
 // then waits for it, or for the connection to close.
 func (c *Conn) flushLater() {
 	if !c.outPending.Load() {
 		return
 	}
-	select {
-	case c.frameMu <- struct{}{}:
-	case <-c.closed:
+	if !c.wl.lock(lockFrame, nil, c.closed) {
 		return
 	}
-	defer unlock(c.frameMu)
+	defer c.unlock(lockFrame)
 	if !c.wclosed {
 		c.flushLocked(context.Background())
 	}
@@ -160,7 +158,7 @@ func (c *Conn) unlockRead() {
 
 // beforeWait is called by the reader before it blocks for input: nothing
 // it has buffered is left to hand out, so what writes kept goes now. If a
-// writer holds frameMu, that writer sees rmore unset and sends it (or the
+// writer holds the frame lock, that writer sees rmore unset and sends it (or the
 // flush timer does): the reader never waits for a writer.
 func (c *Conn) beforeWait() {
 	if c.rmore.Load() {
@@ -169,13 +167,11 @@ func (c *Conn) beforeWait() {
 	if !c.outPending.Load() {
 		return
 	}
-	select {
-	case c.frameMu <- struct{}{}:
-	default:
+	if !c.wl.tryLock(lockFrame) {
 		return
 	}
 	if !c.wclosed {
 		c.flushLocked(c.readContext())
 	}
-	unlock(c.frameMu)
+	c.unlock(lockFrame)
 }

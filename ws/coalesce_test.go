@@ -185,8 +185,8 @@ func TestBroadcastBatch(t *testing.T) {
 	waitFor(t, "the connection to join", func() bool { return srv.Len() == 1 })
 
 	ctx := testCtx(t)
-	n := batchFrames + 10 // more than one batch
-	c.msgMu <- struct{}{} // the connection is busy with a message of its own
+	n := batchFrames + 10        // more than one batch
+	c.wl.lock(lockMsg, nil, nil) // the connection is busy with a message of its own
 	for i := range n {
 		body := fmt.Sprintf("b%d", i)
 		if i%7 == 3 {
@@ -196,7 +196,7 @@ func TestBroadcastBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	unlock(c.msgMu)
+	c.unlock(lockMsg)
 	for i := range n {
 		want := fmt.Sprintf("b%d", i)
 		if i%7 == 3 {

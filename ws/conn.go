@@ -108,14 +108,13 @@ type Conn struct {
 	readLimit atomic.Int64
 
 	// Read side; owned by whoever holds readMu.
-	readMu   sync.Mutex
-	rbuf     []byte             // nil while waiting for data
-	rbufp    *[]byte            // rbuf's pool entry, if it came from readBufPool
-	raw      syscall.RawConn    // nc's, to wait for data without a buffer (TCP)
-	rawReady func(uintptr) bool // readIdle
-	rawAhead func(uintptr) bool // readAheadFd
-	rawP     []byte             // where readAheadFd reads payload
-	rawN     int                // what the RawConn callbacks read
+	readMu  sync.Mutex
+	rbuf    []byte             // nil while waiting for data
+	rbufp   *[]byte            // rbuf's pool entry, if it came from readBufPool
+	raw     syscall.RawConn    // nc's, to wait for data without a buffer (TCP)
+	rawRead func(uintptr) bool // rawReadFd
+	rawP    []byte             // where readAheadFd reads payload
+	rawN    int                // what the RawConn callbacks read
 	// The socket's descriptor, for writes that make the system call
 	// directly (sockWrite), or -1; fdUse counts those in progress.
 	fd        int32
@@ -134,7 +133,7 @@ type Conn struct {
 	// Flags of other parts, here to share a word (their guards in
 	// brackets).
 	hasPartial bool // an interrupted Read left partial (readMu)
-	wclosed    bool // a close frame has been written (frameMu)
+	wclosed    bool // a close frame has been written (the frame lock)
 	closeSent  bool // a close frame is ours to send or was sent (closeMu)
 	utf8       utf8Validator
 	msgLen     int64
@@ -157,19 +156,18 @@ type Conn struct {
 	deflate       *deflateState
 	msgCompressed bool        // the message being read is compressed
 	msgBroken     bool        // its decompression was interrupted and cannot resume
-	sw            sliceWriter // where the compressor writes (guarded by msgMu)
+	sw            sliceWriter // where the compressor writes (guarded by the message lock)
 
-	// Write side. msgMu is held by a data message from its first frame to
-	// its last; frameMu is held for each frame. Both are channels so that
-	// waiting for them honours a context.
-	msgMu   chan struct{}
-	frameMu chan struct{}
-	wdl     ctxDeadline
-	mw      messageWriter
-	rng     *rand.ChaCha8 // masking keys (client only; guarded by frameMu)
+	// Write side. The message lock (lockMsg) is held by a data message
+	// from its first frame to its last, the frame lock (lockFrame) for each
+	// frame; waiting for them honours a context (wlock.go).
+	wl  writeLocks
+	wdl ctxDeadline
+	mw  messageWriter
+	rng *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
 
 	// Output coalescing (coalesce.go). out, outp and flushTimer are
-	// guarded by frameMu.
+	// guarded by the frame lock.
 	out        []byte      // frames kept, to leave together
 	outp       *[]byte     // out's pool entry
 	flushTimer *time.Timer // sends out at the latest flushDelay after it began
@@ -184,10 +182,8 @@ type Conn struct {
 
 	ka *keepAlive // nil unless the KeepAlive option is set
 
-	// Pings waiting for their pong, by payload.
-	pingMu  sync.Mutex
-	pingSeq uint64
-	pings   map[string]chan struct{}
+	// Pings waiting for their pong; made by the first Ping.
+	pings atomic.Pointer[pingTable]
 }
 
 func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *deflateState, buffered []byte) *Conn {
@@ -197,8 +193,6 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		client:  client,
 		proto:   proto,
 		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing},
-		msgMu:   make(chan struct{}, 1),
-		frameMu: make(chan struct{}, 1),
 		closed:  make(chan struct{}),
 		deflate: deflate,
 	}
@@ -211,8 +205,7 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	if sc, ok := plainSocket(nc); ok && canPeek {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
-			c.rawReady = c.readIdle
-			c.rawAhead = c.readAheadFd
+			c.rawRead = c.rawReadFd
 			if cfg.ownSocket {
 				raw.Control(func(fd uintptr) { c.fd = int32(fd) })
 			}
@@ -433,23 +426,25 @@ func (c *Conn) fail(pe *ProtocolError) *ProtocolError {
 // the connection closes. The pong is read by the connection's reader, so a
 // goroutine must be reading (Next, Reader or Read) for Ping to return nil.
 func (c *Conn) Ping(ctx context.Context) error {
-	c.pingMu.Lock()
-	c.pingSeq++
+	t := c.pings.Load()
+	if t == nil {
+		c.pings.CompareAndSwap(nil, &pingTable{m: make(map[string]chan struct{})})
+		t = c.pings.Load()
+	}
+	t.mu.Lock()
+	t.seq++
 	var p [8]byte
 	for i := range p {
-		p[i] = byte(c.pingSeq >> (56 - 8*i))
+		p[i] = byte(t.seq >> (56 - 8*i))
 	}
 	key := string(p[:])
-	if c.pings == nil {
-		c.pings = make(map[string]chan struct{})
-	}
 	done := make(chan struct{})
-	c.pings[key] = done
-	c.pingMu.Unlock()
+	t.m[key] = done
+	t.mu.Unlock()
 	defer func() {
-		c.pingMu.Lock()
-		delete(c.pings, key)
-		c.pingMu.Unlock()
+		t.mu.Lock()
+		delete(t.m, key)
+		t.mu.Unlock()
 	}()
 	if err := c.writeFrame(ctx, opPing, true, p[:]); err != nil {
 		return err
@@ -464,14 +459,26 @@ func (c *Conn) Ping(ctx context.Context) error {
 	}
 }
 
+// pingTable holds the pings waiting for their pong, by payload. A Conn
+// makes it for its first Ping: most connections never send one.
+type pingTable struct {
+	mu  sync.Mutex
+	seq uint64
+	m   map[string]chan struct{}
+}
+
 // gotPong wakes the Ping waiting for payload p, if any.
 func (c *Conn) gotPong(p []byte) {
-	c.pingMu.Lock()
-	if done, ok := c.pings[string(p)]; ok {
-		close(done)
-		delete(c.pings, string(p))
+	t := c.pings.Load()
+	if t == nil {
+		return
 	}
-	c.pingMu.Unlock()
+	t.mu.Lock()
+	if done, ok := t.m[string(p)]; ok {
+		close(done)
+		delete(t.m, string(p))
+	}
+	t.mu.Unlock()
 }
 
 // aLongTimeAgo is a deadline in the past: setting it interrupts blocked I/O.

@@ -292,7 +292,7 @@ func TestPongWhileReadCtxEnds(t *testing.T) {
 			big := bytes.Repeat([]byte("b"), 32<<20) // more than the socket buffers hold
 			wrote := goAsync(t, func() error { return c.Write(ctx, Binary, big) })
 			// The write fills the socket buffers and blocks, holding the frame lock.
-			waitFor(t, "the write to hold the frame lock", func() bool { return len(c.frameMu) == 1 })
+			waitFor(t, "the write to hold the frame lock", func() bool { return c.wl.isHeld(lockFrame) })
 			time.Sleep(20 * time.Millisecond)
 			raw.write(s.msg(opPing, "hi"))
 			short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)

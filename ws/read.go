@@ -717,7 +717,7 @@ func (c *Conn) releaseReadBuf() {
 func (c *Conn) waitReadable() error {
 	for {
 		c.rawErr = nil
-		if err := c.raw.Read(c.rawReady); err != nil {
+		if err := c.raw.Read(c.rawRead); err != nil {
 			return err
 		}
 		if c.rawErr != errNoReadBuf {
@@ -764,7 +764,7 @@ func (c *Conn) readAhead(p []byte) (int, error) {
 	c.takeReadBuf()
 	c.rpos, c.rend = 0, 0
 	c.rawP, c.rawN, c.rawErr = p, 0, nil
-	err := c.raw.Read(c.rawAhead)
+	err := c.raw.Read(c.rawRead)
 	c.rawP = nil
 	n := c.rawN
 	if err == nil {
@@ -781,6 +781,15 @@ func (c *Conn) readAhead(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF // TCP ended inside the frame
 	}
 	return n, err
+}
+
+// rawReadFd is the RawConn callback of the reads: readAhead's if it has
+// set rawP, else waitReadable's. (One callback, made once per Conn.)
+func (c *Conn) rawReadFd(fd uintptr) bool {
+	if c.rawP != nil {
+		return c.readAheadFd(fd)
+	}
+	return c.readIdle(fd)
 }
 
 // readAheadFd is the RawConn callback of readAhead.

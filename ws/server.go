@@ -110,7 +110,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A broadcast is compressed once, at the level of the options: a
 	// connection that needs another (a small window) gets it plain.
 	z := c.deflate != nil && !c.deflate.takeoverOut && c.deflate.level == s.opts.Compression.level()
-	p := &peer{c: c, space: make(chan struct{}, 1), z: z}
+	p := &peer{c: c, z: z}
 	// The handler's context keeps the request's values and ends when the
 	// handler returns or Shutdown ends the connections. It is made before
 	// p is listed, so that Shutdown, which cancels the listed ones, never
@@ -360,11 +360,13 @@ type bframe struct {
 // peer is a connection's broadcast queue.
 type peer struct {
 	c       *Conn
-	ctx     *handlerCtx   // the context of c's handler
-	z       bool          // takes the compressed frames of a broadcast
-	gone    atomic.Bool   // its handler has finished: no more broadcasts
-	pending atomic.Int64  // bytes published to it and not yet written
-	space   chan struct{} // signalled when pending drops
+	ctx     *handlerCtx  // the context of c's handler
+	z       bool         // takes the compressed frames of a broadcast
+	gone    atomic.Bool  // its handler has finished: no more broadcasts
+	pending atomic.Int64 // bytes published to it and not yet written
+	// space is signalled when pending drops, once a Send has waited for
+	// this receiver (backpressure makes it: most receivers keep up).
+	space   atomic.Pointer[chan struct{}]
 	dropped atomic.Bool
 
 	mu      sync.Mutex
@@ -401,10 +403,18 @@ func (s *Server) backpressure(ctx context.Context, peers []*peer) error {
 		if p.pending.Load() <= s.queue || p.dropped.Load() {
 			continue
 		}
+		space := p.space.Load()
+		if space == nil {
+			ch := make(chan struct{}, 1)
+			p.space.CompareAndSwap(nil, &ch)
+			space = p.space.Load()
+		}
+		// written, which decreases pending before it loads space, sees
+		// space or left a pending that the loop sees.
 		t := time.NewTimer(s.slow)
 		for p.pending.Load() > s.queue && !p.dropped.Load() {
 			select {
-			case <-p.space:
+			case <-*space:
 			case <-p.c.closed:
 				p.dropped.Store(true)
 			case <-t.C:
@@ -522,13 +532,12 @@ func (f *bframe) complete() bool {
 func (s *Server) deliverBatch(p *peer, batch *net.Buffers, size int) {
 	c := p.c
 	if !p.dropped.Load() {
-		select {
-		case c.msgMu <- struct{}{}:
+		if c.wl.lock(lockMsg, nil, c.closed) {
 			if err := c.writeBuffers(s.ctx, batch); err != nil {
 				p.dropped.Store(true)
 			}
-			unlock(c.msgMu)
-		case <-c.closed:
+			c.unlock(lockMsg)
+		} else {
 			p.dropped.Store(true)
 		}
 	}
@@ -543,7 +552,9 @@ func (p *peer) written(n int) {
 	} else {
 		p.pending.Add(-int64(n))
 	}
-	notify(p.space)
+	if space := p.space.Load(); space != nil {
+		notify(*space)
+	}
 }
 
 // deliver writes one broadcast message to a receiver, frame by frame as
@@ -554,7 +565,7 @@ func (s *Server) deliver(p *peer, node *bframe) {
 	held := false
 	defer func() {
 		if held {
-			unlock(c.msgMu)
+			c.unlock(lockMsg)
 		}
 	}()
 	for {
@@ -564,10 +575,7 @@ func (s *Server) deliver(p *peer, node *bframe) {
 			p.dropped.Store(true)
 		}
 		if !p.dropped.Load() && !held {
-			select {
-			case c.msgMu <- struct{}{}:
-				held = true
-			case <-c.closed:
+			if held = c.wl.lock(lockMsg, nil, c.closed); !held {
 				p.dropped.Store(true)
 			}
 		}

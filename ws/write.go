@@ -83,27 +83,6 @@ func putAnyRelayBuf(b *[]byte) {
 	}
 }
 
-// lock acquires a channel mutex, honouring ctx: an ended ctx acquires
-// nothing, so a write with it never starts (and cannot be cut mid-frame).
-func lock(ctx context.Context, mu chan struct{}) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case mu <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case mu <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func unlock(mu chan struct{}) { <-mu }
-
 func opcodeOf(t MessageType) (opcode, error) {
 	switch t {
 	case Text:
@@ -123,10 +102,10 @@ func (c *Conn) Write(ctx context.Context, t MessageType, p []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, lockMsg); err != nil {
 		return err
 	}
-	defer unlock(c.msgMu)
+	defer c.unlock(lockMsg)
 	if c.deflate.compresses(len(p)) {
 		c.mw.start(ctx, op)
 		return c.mw.frame(p, true)
@@ -146,7 +125,7 @@ func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error
 	if err != nil {
 		return nil, err
 	}
-	if err := lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, lockMsg); err != nil {
 		return nil, err
 	}
 	c.mw.start(ctx, op)
@@ -169,7 +148,7 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	if m.Body == nil {
 		return c.Write(ctx, m.Type, nil)
 	}
-	if err := lock(ctx, c.msgMu); err != nil {
+	if err := c.lock(ctx, lockMsg); err != nil {
 		return err
 	}
 	c.mw.start(ctx, op)
@@ -425,7 +404,7 @@ func (w *messageWriter) Close() error {
 	}
 	w.open = false
 	c := w.c
-	defer unlock(c.msgMu)
+	defer c.unlock(lockMsg)
 	if w.done {
 		return nil
 	}
@@ -457,10 +436,10 @@ func (c *Conn) writeFrame(ctx context.Context, op opcode, fin bool, p []byte) er
 
 // writeLarge sends p as one frame, without copying it on the server side.
 func (c *Conn) writeLarge(ctx context.Context, op opcode, fin bool, p []byte) error {
-	if err := lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, lockFrame); err != nil {
 		return err
 	}
-	defer unlock(c.frameMu)
+	defer c.unlock(lockFrame)
 	if c.wclosed {
 		return errClosed
 	}
@@ -524,7 +503,7 @@ func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error 
 // for the header and b[maxHeaderSize:] is the payload, which is masked in
 // place on the client side.
 func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool, b []byte) error {
-	if err := lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, lockFrame); err != nil {
 		return err
 	}
 	// No defer, and the header made by a call that returns first: this
@@ -533,13 +512,13 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool,
 	if !c.wclosed {
 		err = c.emit(ctx, op, c.frameHeader(op, rsv, fin, b))
 	}
-	unlock(c.frameMu)
+	c.unlock(lockFrame)
 	return err
 }
 
 // frameHeader puts the header of the frame whose payload is
 // b[maxHeaderSize:] right before it, masking the payload on the client side,
-// and returns the frame. The caller holds frameMu.
+// and returns the frame. The caller holds the frame lock.
 //
 //go:noinline
 func (c *Conn) frameHeader(op opcode, rsv byte, fin bool, b []byte) []byte {
@@ -555,13 +534,13 @@ func (c *Conn) frameHeader(op opcode, rsv byte, fin bool, b []byte) []byte {
 }
 
 // writeRaw sends bytes that already form whole frames (a broadcast frame
-// encoded once for many connections). The caller holds msgMu if the bytes
+// encoded once for many connections). The caller holds the message lock if the bytes
 // are part of a data message.
 func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
-	if err := lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, lockFrame); err != nil {
 		return err
 	}
-	defer unlock(c.frameMu)
+	defer c.unlock(lockFrame)
 	if c.wclosed {
 		return errClosed
 	}
@@ -570,15 +549,15 @@ func (c *Conn) writeRaw(ctx context.Context, b []byte) error {
 
 // writeBuffers sends bytes that already form whole frames, from several
 // buffers, in one write (broadcast messages queued for this connection).
-// The caller holds msgMu.
+// The caller holds the message lock.
 func (c *Conn) writeBuffers(ctx context.Context, bufs *net.Buffers) error {
 	if len(*bufs) == 1 {
 		return c.writeRaw(ctx, (*bufs)[0])
 	}
-	if err := lock(ctx, c.frameMu); err != nil {
+	if err := c.lock(ctx, lockFrame); err != nil {
 		return err
 	}
-	defer unlock(c.frameMu)
+	defer c.unlock(lockFrame)
 	if c.wclosed {
 		return errClosed
 	}
