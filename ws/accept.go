@@ -109,6 +109,11 @@ func (e *HandshakeError) Error() string {
 // "Sec-WebSocket-Version: 13" for another protocol version, 403 for an
 // origin that is not allowed, 400 for everything else.
 //
+// The hijacked connection then belongs to the Conn: close it with Close or
+// CloseNow, never through the net.Conn (a ConnState hook may have kept
+// it). The Conn writes to the socket's descriptor directly, and a
+// descriptor closed behind its back may be reused by another connection.
+//
 // Accept also takes a WebSocket over HTTP/2 (RFC 8441): an extended CONNECT
 // request with the :protocol "websocket", which net/http passes to handlers
 // when the process runs with GODEBUG=http2xconnect=1 (see the package
