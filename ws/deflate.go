@@ -16,7 +16,10 @@ import (
 type CompressionOptions struct {
 	// Level is the flate level, from flate.BestSpeed (1) to
 	// flate.BestCompression (9). Zero, or any other value, means
-	// flate.BestSpeed.
+	// flate.BestSpeed. A connection whose peer limits this side's window
+	// under 15 bits (server_max_window_bits in the client's offer,
+	// client_max_window_bits in the server's answer) compresses with
+	// flate.HuffmanOnly instead, which fits any window.
 	Level int
 
 	// Threshold is the size under which a message goes out uncompressed
@@ -66,7 +69,8 @@ var deflateTail = [4]byte{0x00, 0x00, 0xff, 0xff}
 type deflateParams struct {
 	serverNoTakeover bool // the server resets its compressor per message
 	clientNoTakeover bool // the client resets its compressor per message
-	serverWindowBits int  // server_max_window_bits to answer (0: none)
+	serverWindowBits int  // server_max_window_bits answered (0: none)
+	clientWindowBits int  // client_max_window_bits answered (0: none); only a client reads it
 }
 
 // String renders the parameters as the server's response header value.
@@ -220,16 +224,22 @@ func acceptDeflateOffer(ext extension, opts *CompressionOptions) (deflateParams,
 	return p, true
 }
 
-// offerDeflate is the client's offer.
+// offerDeflate is the client's offer. It always carries
+// client_max_window_bits without a value: the server may then limit the
+// client's window to any size from 8 to 15 bits (RFC 7692 §7.1.2.2), which
+// newDeflateState honours.
 func offerDeflate(opts *CompressionOptions) string {
 	if opts.ContextTakeover {
-		return deflateName
+		return deflateName + "; client_max_window_bits"
 	}
-	return deflateName + "; server_no_context_takeover; client_no_context_takeover"
+	return deflateName + "; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
 }
 
-// checkDeflateResponse validates the server's answer to our offer. The
-// client offers no client_max_window_bits, so it may not be answered.
+// checkDeflateResponse validates the server's answer to our offer
+// (offerDeflate). Every parameter may be answered; the window bits must
+// have a value from 8 to 15, as our offer names no limit of its own (RFC
+// 7692 §7.1.2.1, §7.1.2.2). An answer the client cannot follow fails the
+// connection (§7.1).
 func checkDeflateResponse(values []string) (p deflateParams, negotiated bool, err error) {
 	exts, err := parseExtensions(values)
 	if err != nil {
@@ -254,9 +264,18 @@ func checkDeflateResponse(values []string) (p deflateParams, negotiated bool, er
 			}
 			p.serverNoTakeover = p.serverNoTakeover || param.name == "server_no_context_takeover"
 			p.clientNoTakeover = p.clientNoTakeover || param.name == "client_no_context_takeover"
-		case "server_max_window_bits":
-			if _, valid := windowBits(param.value); !param.hasValue || !valid {
-				return p, false, fmt.Errorf("bad server_max_window_bits %q", param.value)
+		case "server_max_window_bits", "client_max_window_bits":
+			bits, valid := windowBits(param.value)
+			if !param.hasValue {
+				return p, false, fmt.Errorf("permessage-deflate parameter %s has no value", param.name)
+			}
+			if !valid {
+				return p, false, fmt.Errorf("bad %s %q: want 8 to 15", param.name, param.value)
+			}
+			if param.name == "server_max_window_bits" {
+				p.serverWindowBits = bits
+			} else {
+				p.clientWindowBits = bits
 			}
 		default:
 			return p, false, fmt.Errorf("permessage-deflate parameter %q was not offered", param.name)
@@ -273,7 +292,7 @@ type deflateState struct {
 	takeoverOut bool // this side keeps its compression context
 	takeoverIn  bool // the peer keeps its context: keep a window of output
 
-	fw   *flate.Writer // kept across messages with takeoverOut
+	fw   *flate.Writer // kept across messages if keepsContext
 	fr   io.ReadCloser // kept across messages with takeoverIn
 	dict []byte        // the last 32 to 64 KiB of decompressed output, with takeoverIn
 
@@ -285,12 +304,19 @@ type deflateState struct {
 	src    inflateSource // the compressed bytes of its frames
 }
 
+// newDeflateState sets up the compression of a connection of either side
+// with the negotiated parameters p.
 func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *deflateState {
 	d := &deflateState{level: opts.level(), threshold: opts.threshold()}
-	if !client && p.serverWindowBits > 0 && p.serverWindowBits < 15 {
-		// The client allows a window under compress/flate's 32 KiB:
-		// Huffman coding alone refers to no earlier bytes, so it fits
-		// any window (RFC 7692 §7.1.2.1), at the cost of a lower ratio.
+	window := p.serverWindowBits // the limit on this side's window (0: none)
+	if client {
+		window = p.clientWindowBits
+	}
+	if window > 0 && window < 15 {
+		// The peer asks for a window under compress/flate's 32 KiB
+		// (RFC 7692 §7.1.2.1, §7.1.2.2): Huffman coding alone refers to
+		// no earlier bytes, so it fits any window, with or without
+		// context takeover, at the cost of a lower ratio.
 		d.level = flate.HuffmanOnly
 	}
 	if client {
@@ -302,6 +328,15 @@ func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *de
 		d.takeoverOut, d.takeoverIn = !p.serverNoTakeover, !p.clientNoTakeover
 	}
 	return d
+}
+
+// keepsContext reports whether this side's compressor is kept from one
+// message to the next. Huffman coding has no context to keep, so its
+// compressor comes from the pool per message (a flate.Writer is large)
+// even with takeover negotiated: a message that starts a fresh stream is a
+// valid continuation for a peer that keeps its own.
+func (d *deflateState) keepsContext() bool {
+	return d.takeoverOut && d.level != flate.HuffmanOnly
 }
 
 // flateWriterPools holds pooled compressors by level (index level-1), and
@@ -378,7 +413,7 @@ func (d *deflateState) remember(p []byte) {
 // compressor returns the compressor for the next message, writing to w,
 // which is the same writer for every message of a connection.
 func (d *deflateState) compressor(w io.Writer) *flate.Writer {
-	if !d.takeoverOut {
+	if !d.keepsContext() {
 		return getFlateWriter(d.level, w)
 	}
 	if d.fw == nil {
@@ -389,7 +424,7 @@ func (d *deflateState) compressor(w io.Writer) *flate.Writer {
 
 // releaseCompressor ends a message's use of its compressor.
 func (d *deflateState) releaseCompressor(fw *flate.Writer) {
-	if !d.takeoverOut {
+	if !d.keepsContext() {
 		putFlateWriter(d.level, fw)
 	}
 }

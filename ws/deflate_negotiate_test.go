@@ -327,8 +327,10 @@ func TestDeflateNegotiateClientOffer(t *testing.T) {
 		want []string
 	}{
 		{"off", nil, nil},
-		{"no-takeover", &CompressionOptions{}, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}},
-		{"takeover", &CompressionOptions{ContextTakeover: true}, []string{"permessage-deflate"}},
+		// client_max_window_bits without a value: the server may limit our
+		// window (RFC 7692 §7.1.2.2), as browsers let it.
+		{"no-takeover", &CompressionOptions{}, []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"}},
+		{"takeover", &CompressionOptions{ContextTakeover: true}, []string{"permessage-deflate; client_max_window_bits"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, req, err := dflClientPair(t, &DialOptions{Compression: tc.opts})
@@ -365,6 +367,7 @@ func TestDeflateNegotiateClient(t *testing.T) {
 		wantErr  bool
 		on       bool // compression negotiated
 		out, in  bool // takeoverOut, takeoverIn
+		huffman  bool // our window is limited under 15 bits: Huffman coding alone
 	}{
 		{name: "no-answer", answer: nil, on: false},
 		{name: "no-answer/takeover", takeover: true, answer: nil, on: false},
@@ -382,10 +385,29 @@ func TestDeflateNegotiateClient(t *testing.T) {
 		{name: "takeover/server-no-takeover", takeover: true, answer: []string{pmd + "; server_no_context_takeover"}, on: true, out: true},
 		{name: "takeover/client-no-takeover", takeover: true, answer: []string{pmd + "; client_no_context_takeover"}, on: true, in: true},
 		{name: "takeover/both", takeover: true, answer: []string{pmd + "; client_no_context_takeover; server_no_context_takeover; server_max_window_bits=15"}, on: true},
+		// We offer client_max_window_bits without a value, so the server
+		// may answer any window from 8 to 15 bits (RFC 7692 §7.1.2.2),
+		// which we keep, under 15, by Huffman coding alone, with or
+		// without context takeover (Autobahn's fuzzingserver 13.3-13.6).
+		{name: "client-window-15", answer: []string{pmd + "; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=15"}, on: true},
+		{name: "client-window-14", answer: []string{pmd + "; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=14"}, on: true, huffman: true},
+		{name: "client-window-9", answer: []string{pmd + "; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=9"}, on: true, huffman: true},
+		{name: "client-window-8", answer: []string{pmd + "; client_no_context_takeover; client_max_window_bits=8"}, on: true, in: true, huffman: true},
+		{name: "client-window-quoted", answer: []string{pmd + `; server_no_context_takeover; client_max_window_bits="10"`}, on: true, huffman: true},
+		{name: "client-and-server-window", answer: []string{pmd + "; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12"}, on: true, huffman: true},
+		{name: "takeover/client-window-15", takeover: true, answer: []string{pmd + "; client_max_window_bits=15"}, on: true, out: true, in: true},
+		{name: "takeover/client-window-10", takeover: true, answer: []string{pmd + "; client_max_window_bits=10"}, on: true, out: true, in: true, huffman: true},
+		{name: "takeover/client-window-8-no-takeover", takeover: true, answer: []string{pmd + "; client_no_context_takeover; client_max_window_bits=8"}, on: true, in: true, huffman: true},
 		// Invalid answers.
-		{name: "client_max_window_bits-not-offered", answer: []string{pmd + "; client_max_window_bits=15"}, wantErr: true},
-		{name: "client_max_window_bits-no-value", answer: []string{pmd + "; client_max_window_bits"}, wantErr: true},
-		{name: "takeover/client_max_window_bits", takeover: true, answer: []string{pmd + "; client_max_window_bits=10"}, wantErr: true},
+		{name: "client-window-no-value", answer: []string{pmd + "; client_max_window_bits"}, wantErr: true},
+		{name: "client-window-7", answer: []string{pmd + "; client_max_window_bits=7"}, wantErr: true},
+		{name: "client-window-16", answer: []string{pmd + "; client_max_window_bits=16"}, wantErr: true},
+		{name: "client-window-abc", answer: []string{pmd + "; client_max_window_bits=abc"}, wantErr: true},
+		{name: "client-window-08", answer: []string{pmd + "; client_max_window_bits=08"}, wantErr: true},
+		{name: "client-window-empty", answer: []string{pmd + "; client_max_window_bits="}, wantErr: true},
+		{name: "client-window-quoted-7", answer: []string{pmd + `; client_max_window_bits="7"`}, wantErr: true},
+		{name: "client-window-duplicate", answer: []string{pmd + "; client_max_window_bits=10; client_max_window_bits=10"}, wantErr: true},
+		{name: "takeover/client-window-16", takeover: true, answer: []string{pmd + "; client_max_window_bits=16"}, wantErr: true},
 		{name: "unknown-param", answer: []string{pmd + "; server_no_context_takeover; foo"}, wantErr: true},
 		{name: "unknown-param-value", answer: []string{pmd + "; mux=2"}, wantErr: true},
 		{name: "duplicate", answer: []string{pmd + "; server_no_context_takeover; server_no_context_takeover"}, wantErr: true},
@@ -414,6 +436,9 @@ func TestDeflateNegotiateClient(t *testing.T) {
 					t.Fatalf("answer %q accepted, want a Dial error", tc.answer)
 				}
 				t.Logf("Dial: %v", err)
+				if strings.HasPrefix(tc.name, "client-window") && !strings.Contains(err.Error(), "client_max_window_bits") {
+					t.Fatalf("Dial: %v, want an error that names client_max_window_bits", err)
+				}
 				return
 			}
 			if err != nil {
@@ -435,6 +460,9 @@ func TestDeflateNegotiateClient(t *testing.T) {
 			}
 			if c.deflate.takeoverOut != tc.out || c.deflate.takeoverIn != tc.in {
 				t.Fatalf("takeoverOut %v takeoverIn %v, want %v %v", c.deflate.takeoverOut, c.deflate.takeoverIn, tc.out, tc.in)
+			}
+			if huffman := c.deflate.level == flate.HuffmanOnly; huffman != tc.huffman {
+				t.Fatalf("Huffman coding alone: %v, want %v", huffman, tc.huffman)
 			}
 			// Two compressed messages each way.
 			var sent [][]byte
@@ -594,5 +622,72 @@ func TestDeflateSmallServerWindow(t *testing.T) {
 	}
 	if f := raw.read(); f.rsv != 0 || !f.fin || !bytes.Equal(f.payload, zeros) {
 		t.Fatalf("broadcast: got %v, want the plain message", f)
+	}
+}
+
+// TestDeflateSmallClientWindow: a server that limits our window under
+// compress/flate's 32 KiB (client_max_window_bits=9 in its answer, as
+// Autobahn's fuzzingserver answers in cases 13.3 and 13.5) gets messages
+// compressed by Huffman coding alone: at least a bit a byte, where
+// back-references would shrink zeros to almost nothing, each message
+// inflating on its own even with context takeover. Its own messages, in
+// any window, are read as usual.
+func TestDeflateSmallClientWindow(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		t.Run(dflTakeoverName(takeover), func(t *testing.T) {
+			answer := "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=9"
+			if !takeover {
+				answer = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=9"
+			}
+			c, raw, req, err := dflClientPair(t, &DialOptions{Compression: &CompressionOptions{ContextTakeover: takeover, Level: flate.BestCompression}}, answer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := req.Header.Get("Sec-WebSocket-Extensions"); !strings.HasSuffix(got, "; client_max_window_bits") {
+				t.Fatalf("offered %q, want client_max_window_bits without a value", got)
+			}
+			if c.deflate.takeoverOut != takeover || c.deflate.level != flate.HuffmanOnly {
+				t.Fatalf("takeoverOut %v, level %d; want %v, Huffman-only", c.deflate.takeoverOut, c.deflate.level, takeover)
+			}
+			ctx := testCtx(t)
+			zeros := make([]byte, 64<<10)
+			text := dflText(20_000, 9)
+			var sent [][]byte
+			for _, msg := range [][]byte{zeros, text, zeros} {
+				if err := c.Write(ctx, Binary, msg); err != nil {
+					t.Fatal(err)
+				}
+				f := raw.read()
+				if f.rsv != bitRSV1 || !f.fin || !f.masked {
+					t.Fatalf("got %v, want one masked compressed frame", f)
+				}
+				if got, err := dflInflate(f.payload); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("inflates alone to %d bytes (%v), want %d", len(got), err, len(msg))
+				}
+				if len(f.payload) < len(msg)/8 {
+					t.Fatalf("%d bytes compressed to %d: back-references beyond the window", len(msg), len(f.payload))
+				}
+				if len(f.payload) >= len(msg) && bytes.Equal(msg, text) {
+					t.Fatalf("text of %d bytes took %d: not compressed", len(msg), len(f.payload))
+				}
+				sent = append(sent, f.payload)
+			}
+			if got, err := dflInflateStream(sent); err != nil || !bytes.Equal(got, slices.Concat(zeros, text, zeros)) {
+				t.Fatalf("messages do not inflate as a stream: %v", err)
+			}
+			// The server's messages use the full window, with its
+			// context if it keeps it.
+			var z dflCompressor
+			for i := range 2 {
+				payload := dflCompress(t, text)
+				if takeover {
+					payload = z.message(t, text)
+				}
+				raw.write(dflFrames(opText, true, false, [][]byte{payload}))
+				if typ, b, err := c.Read(ctx); err != nil || typ != Text || !bytes.Equal(b, text) {
+					t.Fatalf("message %d: Read %v %v %d bytes", i, typ, err, len(b))
+				}
+			}
+		})
 	}
 }

@@ -46,8 +46,10 @@ type DialOptions struct {
 	// http.ProxyFromEnvironment.
 	Proxy func(*http.Request) (*url.URL, error)
 
-	// Compression offers permessage-deflate (RFC 7692). Nil (the default)
-	// offers no compression.
+	// Compression offers permessage-deflate (RFC 7692), with
+	// client_max_window_bits: the server may limit our window, and a
+	// limit under 15 bits is kept by compressing with Huffman coding
+	// alone. Nil (the default) offers no compression.
 	Compression *CompressionOptions
 
 	// ReadLimit is the largest message, in bytes, that the connection accepts

@@ -57,16 +57,21 @@
 // With CompressionOptions in AcceptOptions or DialOptions, permessage-deflate
 // (RFC 7692) is accepted or offered. An offer the server cannot honour
 // (unknown or repeated parameters, bad values, a malformed header) is
-// declined and the connection opens uncompressed. An offer of
-// server_max_window_bits under 15, a window smaller than compress/flate's
-// 32 KiB, is honoured by Huffman coding alone (flate.HuffmanOnly), which
-// refers to no earlier bytes and compresses less; such a connection
-// receives Server.Send's broadcasts uncompressed. Messages are compressed
-// fragment by fragment as they are written and decompressed frame by
-// frame as they are read, so a compressed message of any size passes in
-// bounded memory. The read limit counts decompressed bytes: a message that
-// inflates past it is stopped with 1009 once one byte over the limit has
-// been produced, however small it is on the wire.
+// declined and the connection opens uncompressed; an answer the client
+// cannot follow (unknown or repeated parameters, a window size missing or
+// outside 8 to 15 bits) fails Dial. The client offers
+// client_max_window_bits, as browsers do: the server's answer may limit
+// the client's window, as a client's offer of server_max_window_bits
+// limits the server's. A limit under 15 bits, a window smaller than
+// compress/flate's 32 KiB, is honoured by Huffman coding alone
+// (flate.HuffmanOnly), which refers to no earlier bytes and compresses
+// less; a server connection so limited receives Server.Send's broadcasts
+// uncompressed. Messages are compressed fragment by fragment as they are
+// written and decompressed frame by frame as they are read, so a
+// compressed message of any size passes in bounded memory. The read limit
+// counts decompressed bytes: a message that inflates past it is stopped
+// with 1009 once one byte over the limit has been produced, however small
+// it is on the wire.
 //
 // Without context takeover (the default), compressors and decompressors come
 // from pools for the time a message takes: an idle compressed connection

@@ -41,7 +41,8 @@ func formatExtensions(exts []extension) string {
 //     accepts that answer with the same parameters: server and client agree
 //     on the context takeover of both directions;
 //   - an answer the client accepts is one permessage-deflate extension with
-//     only the parameters a server may send to this client's offer.
+//     only the parameters a server may send to this client's offer, and a
+//     client window under 15 bits makes it compress Huffman-only.
 func FuzzExtensions(f *testing.F) {
 	for _, s := range []string{
 		"",
@@ -51,6 +52,8 @@ func FuzzExtensions(f *testing.F) {
 		"permessage-deflate; server_max_window_bits=10, permessage-deflate",
 		"permessage-deflate; server_max_window_bits=\"15\"; client_max_window_bits=8",
 		"permessage-deflate; client_max_window_bits=16",
+		"permessage-deflate; client_no_context_takeover; client_max_window_bits=9",
+		"permessage-deflate; client_max_window_bits=\"08\"",
 		"permessage-deflate; server_no_context_takeover=1",
 		"permessage-deflate; server_no_context_takeover; server_no_context_takeover",
 		"x-webkit-deflate-frame, permessage-deflate; unknown",
@@ -167,16 +170,33 @@ func FuzzExtensions(f *testing.F) {
 					if prm.hasValue {
 						t.Fatalf("client accepted %s with a value", prm.name)
 					}
-				case "server_max_window_bits":
-					if _, ok := windowBits(prm.value); !ok {
-						t.Fatalf("client accepted server_max_window_bits=%q", prm.value)
+				case "server_max_window_bits", "client_max_window_bits":
+					bits, ok := windowBits(prm.value)
+					if !ok || !prm.hasValue {
+						t.Fatalf("client accepted %s=%q", prm.name, prm.value)
+					}
+					got := cp.clientWindowBits
+					if prm.name == "server_max_window_bits" {
+						got = cp.serverWindowBits
+					}
+					if got != bits {
+						t.Fatalf("client read %s=%q as %d", prm.name, prm.value, got)
 					}
 				default:
 					t.Fatalf("client accepted parameter %q, which it never offers", prm.name)
 				}
 			}
-			if cp.serverNoTakeover != seen["server_no_context_takeover"] || cp.clientNoTakeover != seen["client_no_context_takeover"] {
+			if cp.serverNoTakeover != seen["server_no_context_takeover"] || cp.clientNoTakeover != seen["client_no_context_takeover"] ||
+				(!seen["server_max_window_bits"] && cp.serverWindowBits != 0) || (!seen["client_max_window_bits"] && cp.clientWindowBits != 0) {
 				t.Fatalf("client read %+v from %q", cp, header)
+			}
+			// A window under compress/flate's 32 KiB is kept by Huffman
+			// coding alone; a client never compresses otherwise under it.
+			for _, opts := range []*CompressionOptions{{}, {ContextTakeover: true}} {
+				huffman := newDeflateState(cp, true, opts).level == flate.HuffmanOnly
+				if huffman != (cp.clientWindowBits != 0 && cp.clientWindowBits < 15) {
+					t.Fatalf("client answered %q compresses Huffman-only: %v", header, huffman)
+				}
 			}
 		default:
 			if err == nil && len(exts) != 0 {

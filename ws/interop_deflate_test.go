@@ -389,17 +389,29 @@ func TestDeflateInteropPythonServer(t *testing.T) {
 		takeout bool   // our client keeps its compression context
 		big     bool   // 8 MiB even under the race detector
 	}{
-		// The library's defaults: 4 KiB windows (we decompress any window,
-		// and our offer does not let the server limit ours).
-		{"py-default/no-takeover", "default", &CompressionOptions{}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12", false, true},
-		{"py-default/takeover", "default", &CompressionOptions{ContextTakeover: true}, "permessage-deflate; server_max_window_bits=12", true, false},
+		// The library's defaults: 4 KiB windows both ways. We decompress
+		// any window; ours, limited by client_max_window_bits (which we
+		// offer), is kept by Huffman coding alone, which the peer's zlib
+		// inflates with its 4 KiB window (a back-reference beyond it
+		// would fail the message).
+		{"py-default/no-takeover", "default", &CompressionOptions{},
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12", false, true},
+		{"py-default/takeover", "default", &CompressionOptions{ContextTakeover: true},
+			"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12", true, false},
+		// The smallest window, 256 bytes: zlib refuses to compress raw
+		// deflate with it, but inflates with it, and so takes ours.
+		{"py-client-window-8/no-takeover", map[string]any{"client_max_window_bits": 8}, &CompressionOptions{},
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=8", false, false},
+		{"py-client-window-15/takeover", map[string]any{"client_max_window_bits": 15}, &CompressionOptions{ContextTakeover: true},
+			"permessage-deflate; client_max_window_bits=15", true, false},
 		{"py-plain/takeover", map[string]any{}, &CompressionOptions{ContextTakeover: true}, "permessage-deflate", true, false},
 		{"py-plain/no-takeover", map[string]any{}, &CompressionOptions{}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover", false, false},
 		{"py-server-no-takeover/takeover", map[string]any{"server_no_context_takeover": true}, &CompressionOptions{ContextTakeover: true}, "permessage-deflate; server_no_context_takeover", true, false},
 		{"py-client-no-takeover/takeover", map[string]any{"client_no_context_takeover": true}, &CompressionOptions{ContextTakeover: true}, "permessage-deflate; client_no_context_takeover", false, false},
-		// The server requires client_max_window_bits, which we do not
-		// offer: it declines, and the connection goes on uncompressed.
-		{"py-requires-client-window/declined", map[string]any{"client_max_window_bits": 12, "require_client_max_window_bits": true}, &CompressionOptions{}, "", false, false},
+		// The server requires an offer of client_max_window_bits, which
+		// ours has.
+		{"py-requires-client-window", map[string]any{"client_max_window_bits": 12, "require_client_max_window_bits": true}, &CompressionOptions{},
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=12", false, false},
 		{"py-compression-off", nil, &CompressionOptions{}, "", false, false},
 		{"client-compression-off", "default", nil, "", false, false},
 	} {
@@ -424,6 +436,11 @@ func TestDeflateInteropPythonServer(t *testing.T) {
 			}
 			if negotiated && c.deflate.takeoverOut != tc.takeout {
 				t.Fatalf("takeoverOut %v, want %v", c.deflate.takeoverOut, tc.takeout)
+			}
+			// A client window under 15 bits: Huffman coding alone.
+			limited := strings.Contains(tc.answer, "client_max_window_bits=") && !strings.Contains(tc.answer, "client_max_window_bits=15")
+			if negotiated && (c.deflate.level == flate.HuffmanOnly) != limited {
+				t.Fatalf("Huffman coding alone: %v, want %v", c.deflate.level == flate.HuffmanOnly, limited)
 			}
 			dflConverse(t, ctx, c, p, negotiated, tc.big)
 		})

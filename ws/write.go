@@ -233,7 +233,7 @@ func (w *messageWriter) compressed(p []byte, fin bool) error {
 	if err == nil {
 		err = c.writeFrameBuf(w.ctx, w.op, rsv, fin, c.sw.b)
 	}
-	if err != nil && c.deflate.takeoverOut {
+	if err != nil && c.deflate.keepsContext() {
 		// The peer will never see what the compressor took in: the
 		// shared context is lost.
 		c.CloseNow()
