@@ -113,7 +113,7 @@
 // Conn owns, writes make the system call themselves) so that a handler
 // that echoes, like wesos.Pipe(ctx, c, c), stays within its goroutine's
 // first 2 KiB stack: a stack that grew is never shrunk while its goroutine
-// waits. At 10,000 idle connections, heap and stacks come to about 4.6 KiB
+// waits. At 10,000 idle connections, heap and stacks come to about 4.4 KiB
 // per connection (bench/RESULTS.md).
 //
 // # HTTP/2
