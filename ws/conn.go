@@ -178,7 +178,10 @@ type Conn struct {
 	closeMu   sync.Mutex
 	peerClose CloseError
 	closeOnce sync.Once
-	closed    chan struct{} // closed when the TCP connection is closed
+	// closed is closed when the TCP connection is closed. Made by the
+	// first goroutine that waits for it (doneChan); most connections
+	// never have one.
+	closed atomic.Pointer[chan struct{}]
 
 	ka *keepAlive // nil unless the KeepAlive option is set
 
@@ -193,7 +196,6 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		client:  client,
 		proto:   proto,
 		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing},
-		closed:  make(chan struct{}),
 		deflate: deflate,
 	}
 	if deflate != nil {
@@ -269,6 +271,18 @@ func (c *Conn) SetReadLimit(n int64) {
 	c.readLimit.Store(n)
 }
 
+// doneChan returns a channel closed when the TCP connection is closed.
+func (c *Conn) doneChan() <-chan struct{} {
+	if p := c.closed.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{})
+	if c.closed.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *c.closed.Load() // made meanwhile, or closedChan
+}
+
 // CloseNow closes the TCP connection at once, without a close handshake.
 // Blocked reads and writes return. It is idempotent and safe to call from
 // any goroutine.
@@ -277,7 +291,9 @@ func (c *Conn) CloseNow() error {
 	c.closeOnce.Do(func() {
 		c.releaseFd()
 		err = c.nc.Close()
-		close(c.closed)
+		if !c.closed.CompareAndSwap(nil, &closedChan) {
+			close(*c.closed.Load())
+		}
 		c.ka.stop()
 		// Drop the context watches, so a long-lived context does not
 		// keep a closed Conn alive.
@@ -341,7 +357,7 @@ func (c *Conn) waitClosed(deadline time.Time) {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
-	case <-c.closed:
+	case <-c.doneChan():
 	case <-t.C:
 		c.CloseNow()
 	}
@@ -359,7 +375,7 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 	var poll *time.Ticker
 	for {
 		select {
-		case <-c.closed:
+		case <-c.doneChan():
 			return
 		default:
 		}
@@ -373,7 +389,7 @@ func (c *Conn) awaitPeerClose(deadline time.Time) {
 			defer poll.Stop()
 		}
 		select {
-		case <-c.closed:
+		case <-c.doneChan():
 			return
 		case <-t.C:
 			return
@@ -454,7 +470,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.closed:
+	case <-c.doneChan():
 		return errClosed
 	}
 }

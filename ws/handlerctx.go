@@ -32,7 +32,8 @@ type handlerCtx struct {
 	funcs map[*func()]struct{}
 }
 
-// closedChan is the Done of a handlerCtx cancelled before anyone asked.
+// closedChan is a closed channel: the Done of a handlerCtx cancelled before
+// anyone asked, and the doneChan of a Conn closed before anyone waited.
 var closedChan = func() chan struct{} {
 	ch := make(chan struct{})
 	close(ch)

@@ -859,9 +859,14 @@ func (c *Conn) setReadErr(err error) error {
 	return err
 }
 
+// isClosed reports whether the TCP connection has been closed (CloseNow).
 func (c *Conn) isClosed() bool {
+	p := c.closed.Load()
+	if p == nil {
+		return false
+	}
 	select {
-	case <-c.closed:
+	case <-*p:
 		return true
 	default:
 		return false

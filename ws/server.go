@@ -168,7 +168,7 @@ func (s *Server) finish(p *peer) {
 		// A handler that ends because Shutdown began (Send failed, ctx
 		// ended) leaves c to Shutdown, which first writes the broadcasts
 		// Send accepted and then closes c with 1001.
-		<-c.closed
+		<-c.doneChan()
 	}
 	s.mu.Lock()
 	delete(s.peers, c)
@@ -415,7 +415,7 @@ func (s *Server) backpressure(ctx context.Context, peers []*peer) error {
 		for p.pending.Load() > s.queue && !p.dropped.Load() {
 			select {
 			case <-*space:
-			case <-p.c.closed:
+			case <-p.c.doneChan():
 				p.dropped.Store(true)
 			case <-t.C:
 				s.drop(p)
@@ -532,7 +532,7 @@ func (f *bframe) complete() bool {
 func (s *Server) deliverBatch(p *peer, batch *net.Buffers, size int) {
 	c := p.c
 	if !p.dropped.Load() {
-		if c.wl.lock(lockMsg, nil, c.closed) {
+		if c.wl.lock(lockMsg, nil, c.doneChan()) {
 			if err := c.writeBuffers(s.ctx, batch); err != nil {
 				p.dropped.Store(true)
 			}
@@ -571,11 +571,11 @@ func (s *Server) deliver(p *peer, node *bframe) {
 	for {
 		select {
 		case <-node.ready:
-		case <-c.closed:
+		case <-c.doneChan():
 			p.dropped.Store(true)
 		}
 		if !p.dropped.Load() && !held {
-			if held = c.wl.lock(lockMsg, nil, c.closed); !held {
+			if held = c.wl.lock(lockMsg, nil, c.doneChan()); !held {
 				p.dropped.Store(true)
 			}
 		}
