@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wesos/wesos"
 )
 
 // waitFor polls cond every few milliseconds until it holds or testTimeout
@@ -179,4 +181,57 @@ func TestServerListDepartures(t *testing.T) {
 	if got != total-leave {
 		t.Fatalf("broadcast reached %d connections, want %d", got, total-leave)
 	}
+}
+
+// TestRelayTextBreaksOnRune: a text message relayed as it streams whose
+// source breaks off (here: a rune split across two frames, then invalid)
+// reaches its receivers as valid UTF-8. The relay holds back the start of
+// an unfinished rune until the next frame brings the rest, so a message
+// that breaks off ends on a rune boundary, and one bad sender does not get
+// every receiver's connection failed with 1007.
+func TestRelayTextBreaksOnRune(t *testing.T) {
+	split := func(raw *rawConn) {
+		fs := raw.fs()
+		raw.write(fs.frame(false, opText, []byte("hello \xe2\x82")).bytes())
+		time.Sleep(20 * time.Millisecond) // the first frame goes on alone
+		raw.write(fs.frame(true, opContinuation, []byte("A")).bytes())
+	}
+	dial := func(t *testing.T, host string) *rawConn {
+		resp, raw := rawRequest(t, host, upgradeRequest(host))
+		if resp.StatusCode != 101 {
+			t.Fatalf("handshake: %s", resp.Status)
+		}
+		return raw
+	}
+	opts := &AcceptOptions{CloseTimeout: 100 * time.Millisecond}
+
+	t.Run("Conn.Send", func(t *testing.T) {
+		srv := NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, c, c) }, opts)
+		hs := httptest.NewServer(srv)
+		defer hs.Close()
+		defer srv.Shutdown(context.Background())
+		raw := dial(t, strings.TrimPrefix(hs.URL, "http://"))
+		split(raw)
+		raw.expectFrame(false, opText, "hello ") // not "hello \xe2\x82"
+		if f := raw.read(); f.op != opClose || f.closeCode() != StatusInvalidFramePayloadData {
+			t.Fatalf("got %v, want the sender's connection closed with 1007", f)
+		}
+	})
+
+	t.Run("Server.Send", func(t *testing.T) {
+		var srv *Server
+		srv = NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, srv, c) }, opts)
+		hs := httptest.NewServer(srv)
+		defer hs.Close()
+		defer srv.Shutdown(context.Background())
+		host := strings.TrimPrefix(hs.URL, "http://")
+		receiver := dial(t, host)
+		sender := dial(t, host)
+		waitFor(t, "both to be listed", func() bool { return srv.Len() == 2 })
+		split(sender)
+		op, msg := receiver.readMessage()
+		if op != opText || msg != "hello " {
+			t.Fatalf("the receiver got %#x %q, want the text %q", byte(op), msg, "hello ")
+		}
+	})
 }

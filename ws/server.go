@@ -211,7 +211,9 @@ func (s *Server) Len() int {
 // left out of later broadcasts. A failing connection is dropped likewise.
 // Neither is an error of Send, which fails only when ctx ends, m.Body fails,
 // or after Shutdown began. If the body fails midway, the message is ended
-// with an empty final frame and the error is returned.
+// with an empty final frame and the error is returned; a text message is
+// cut at a rune boundary (a frame never ends inside a rune), so receivers
+// still get valid UTF-8.
 func (s *Server) Send(ctx context.Context, m Message) error {
 	op, err := opcodeOf(m.Type)
 	if err != nil {
@@ -247,8 +249,11 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	enc := s.newEncoder(peers)
 	defer enc.release()
 	node := first
+	text := op == opText
+	carry := 0 // the start of a rune held back from the last frame
 	for {
-		n, rerr := readChunk(m.Body, chunk)
+		n, rerr := readChunk(m.Body, chunk[carry:])
+		n += carry
 		if rerr == nil && drained(m.Body) {
 			rerr = io.EOF // a whole bytes.Reader or the like: one frame
 		}
@@ -257,11 +262,19 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 			fin = true
 			n = 0
 		}
+		if carry = 0; text && !fin {
+			// A text frame does not end inside a rune: if the message
+			// breaks off (its source fails), the receivers get valid
+			// UTF-8, not a 1007 for the source's fault.
+			carry = incompleteRune(chunk[:n])
+			n -= carry
+		}
 		if n > 0 || fin {
 			b, z := enc.encode(op, fin, chunk[:n])
 			node = s.publish(peers, node, b, z)
 			op = opContinuation
 		}
+		copy(chunk, chunk[n:n+carry])
 		if rerr == io.EOF {
 			// The message is complete; the next one waits, if need be,
 			// for receivers to catch up.

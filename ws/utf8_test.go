@@ -484,3 +484,21 @@ func BenchmarkUTF8Validator(b *testing.B) {
 		}
 	}
 }
+
+// TestIncompleteRune pins how many trailing bytes a relay holds back.
+func TestIncompleteRune(t *testing.T) {
+	for _, tc := range []struct {
+		p    string
+		want int
+	}{
+		{"", 0}, {"abc", 0}, {"é", 0}, {"€", 0}, {"😀", 0},
+		{"a\xc3", 1}, {"a\xe2\x82", 2}, {"a\xf0\x9f\x98", 3}, {"\xf0\x9f", 2},
+		{"a\x82", 0},            // a stray continuation byte: not a rune's start
+		{"a\xff", 0},            // not UTF-8 at all: nothing to wait for
+		{"\x82\x82\x82\x82", 0}, // no start within the last three bytes
+	} {
+		if got := incompleteRune([]byte(tc.p)); got != tc.want {
+			t.Errorf("incompleteRune(%q) = %d, want %d", tc.p, got, tc.want)
+		}
+	}
+}

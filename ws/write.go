@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // writeBufSize is the size of the pooled buffers that frames are assembled
@@ -139,7 +140,8 @@ func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error
 // received Message's Body does) ends the message with them, so an echoed
 // single-frame message stays a single frame. If reading Body fails after
 // part of the message went out, the message is ended with an empty final
-// frame (the peer sees it cut short) and the error is returned.
+// frame (the peer sees it cut short; a text message at a rune boundary) and
+// the error is returned.
 func (c *Conn) Send(ctx context.Context, m Message) error {
 	op, err := opcodeOf(m.Type)
 	if err != nil {
@@ -289,9 +291,18 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 	// this frame is under every write.
 	buf := *bp
 	var total int64
+	text := final && w.op == opText && !w.sent
+	carry := 0 // the start of a rune held back from the last frame
 	for {
-		n, rerr := readChunk(r, buf[maxHeaderSize:])
+		n, rerr := readChunk(r, buf[maxHeaderSize+carry:])
+		n += carry
 		fin := final && rerr == io.EOF
+		if carry = 0; text && !fin {
+			// A text frame does not end inside a rune: if the message
+			// breaks off here, what its receiver got is valid UTF-8.
+			carry = incompleteRune(buf[maxHeaderSize : maxHeaderSize+n])
+			n -= carry
+		}
 		if n > 0 || fin {
 			w.decide(n, fin)
 			var err error
@@ -321,7 +332,22 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 			}
 			return total, rerr
 		}
+		copy(buf[maxHeaderSize:], buf[maxHeaderSize+n:maxHeaderSize+n+carry])
 	}
+}
+
+// incompleteRune returns how many bytes at the end of p start a UTF-8
+// sequence that p does not complete: 0 to 3.
+func incompleteRune(p []byte) int {
+	for i := len(p) - 1; i >= 0 && i > len(p)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if utf8.FullRune(p[i:]) {
+				return 0
+			}
+			return len(p) - i
+		}
+	}
+	return 0
 }
 
 // copyKnown sends a whole body whose length it can learn as one frame, if
