@@ -75,6 +75,15 @@ type AcceptOptions struct {
 	// BroadcastQueue bytes behind before dropping it with 1008. Zero means
 	// DefaultSlowTimeout.
 	SlowTimeout time.Duration
+
+	// StallTimeout is how long Server.Send waits for the next part of a
+	// message it streams from one of its connections (the Body of a
+	// message received by Next). Every receiver gets a broadcast whole and
+	// in order, so a sender that stops mid-message holds up every message
+	// after it; when the wait runs out, the message is ended for its
+	// receivers (cut short) and the sender's connection is failed with
+	// 1008. Zero means DefaultStallTimeout; negative, no limit.
+	StallTimeout time.Duration
 }
 
 func (o *AcceptOptions) connConfig() connConfig {

@@ -235,3 +235,64 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 		}
 	})
 }
+
+// TestBroadcastStall: a sender that stops in the middle of a message holds
+// up every broadcast after it (receivers get messages whole and in order),
+// so after StallTimeout the message is ended for its receivers and the
+// sender is failed with 1008; a slow sender that keeps sending is not.
+func TestBroadcastStall(t *testing.T) {
+	var srv *Server
+	srv = NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, srv, c) },
+		&AcceptOptions{StallTimeout: 300 * time.Millisecond, CloseTimeout: 100 * time.Millisecond})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+	host := strings.TrimPrefix(hs.URL, "http://")
+	dial := func() *rawConn {
+		resp, raw := rawRequest(t, host, upgradeRequest(host))
+		if resp.StatusCode != 101 {
+			t.Fatalf("handshake: %s", resp.Status)
+		}
+		return raw
+	}
+	receiver, slow, staller, other := dial(), dial(), dial(), dial()
+	waitFor(t, "every connection to be listed", func() bool { return srv.Len() == 4 })
+
+	// A slow sender: a frame every 100 ms, each within the stall timeout.
+	fs := slow.fs()
+	for i := range 5 {
+		op := opContinuation
+		if i == 0 {
+			op = opText
+		}
+		slow.write(fs.frame(i == 4, op, []byte{'a' + byte(i)}).bytes())
+		time.Sleep(100 * time.Millisecond)
+	}
+	if op, msg := receiver.readMessage(); op != opText || msg != "abcde" {
+		t.Fatalf("the slow sender's message arrived as %#x %q", byte(op), msg)
+	}
+
+	// A sender that stalls mid-message, and a message sent after it.
+	staller.write(staller.fs().frame(false, opText, []byte("part")).bytes())
+	time.Sleep(50 * time.Millisecond) // the stalled message starts first
+	start := time.Now()
+	other.write(other.fs().msg(opText, "after"))
+	if op, msg := receiver.readMessage(); op != opText || msg != "part" {
+		t.Fatalf("the stalled message arrived as %#x %q, want it cut short to %q", byte(op), msg, "part")
+	}
+	if op, msg := receiver.readMessage(); op != opText || msg != "after" {
+		t.Fatalf("the next message arrived as %#x %q", byte(op), msg)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Fatalf("the stalled message ended after %v, before the stall timeout", waited)
+	}
+	for {
+		f := staller.read()
+		if f.op == opClose {
+			if f.closeCode() != StatusPolicyViolation {
+				t.Fatalf("the staller got close %v, want 1008", f.closeCode())
+			}
+			break
+		}
+	}
+}

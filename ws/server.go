@@ -23,6 +23,12 @@ const DefaultBroadcastQueue = 1 << 20
 // SlowTimeout at zero.
 const DefaultSlowTimeout = time.Second
 
+// DefaultStallTimeout is how long Server.Send waits for the next part of a
+// message it streams from a connection, when the options leave StallTimeout
+// at zero. A part is at most 64 KiB (less when the sender's frame is
+// smaller), so a sender must keep up about 6.5 KB/s.
+const DefaultStallTimeout = 10 * time.Second
+
 // ErrServerClosed is returned by Server.Send after Shutdown has begun.
 var ErrServerClosed = errors.New("ws: server closed")
 
@@ -45,6 +51,7 @@ type Server struct {
 	log     *slog.Logger
 	queue   int64
 	slow    time.Duration
+	stall   time.Duration // 0: no limit
 
 	ctx    context.Context // ends when Shutdown has closed the connections
 	cancel context.CancelFunc
@@ -84,6 +91,12 @@ func NewServer(handler func(ctx context.Context, c *Conn), opts *AcceptOptions) 
 	s.slow = s.opts.SlowTimeout
 	if s.slow <= 0 {
 		s.slow = DefaultSlowTimeout
+	}
+	switch s.stall = s.opts.StallTimeout; {
+	case s.stall == 0:
+		s.stall = DefaultStallTimeout
+	case s.stall < 0:
+		s.stall = 0
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -213,7 +226,10 @@ func (s *Server) Len() int {
 // or after Shutdown began. If the body fails midway, the message is ended
 // with an empty final frame and the error is returned; a text message is
 // cut at a rune boundary (a frame never ends inside a rune), so receivers
-// still get valid UTF-8.
+// still get valid UTF-8. A message streamed from one of the server's
+// connections whose next part does not arrive within StallTimeout is ended
+// that way too, and its sender is failed with 1008: messages after it wait
+// for it at every receiver.
 func (s *Server) Send(ctx context.Context, m Message) error {
 	op, err := opcodeOf(m.Type)
 	if err != nil {
@@ -251,8 +267,24 @@ func (s *Server) Send(ctx context.Context, m Message) error {
 	node := first
 	text := op == opText
 	carry := 0 // the start of a rune held back from the last frame
+	var stall *time.Timer
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
 	for {
+		// The stall timer runs only while a read waits for the sender,
+		// not while receivers are waited for (backpressure).
+		if stall != nil {
+			stall.Reset(s.stall)
+		}
 		n, rerr := readChunk(m.Body, chunk[carry:])
+		if stall != nil {
+			stall.Stop()
+		} else if rerr == nil {
+			stall = s.watchStall(m.Body)
+		}
 		n += carry
 		if rerr == nil && drained(m.Body) {
 			rerr = io.EOF // a whole bytes.Reader or the like: one frame
@@ -407,6 +439,25 @@ func (f *bframe) frameFor(p *peer) []byte {
 		return f.z
 	}
 	return f.b
+}
+
+// watchStall returns a stopped timer that, once armed for a read of body (a
+// received message streaming through Send), fails the sender's connection
+// with 1008 if the read is not done within the stall timeout; nil if body
+// is not such a message or there is no limit. Made only once a message
+// takes more than one read: most are done in one.
+func (s *Server) watchStall(body io.Reader) *time.Timer {
+	mr, ok := body.(*messageReader)
+	if !ok || s.stall <= 0 {
+		return nil
+	}
+	c := mr.c
+	t := time.AfterFunc(s.stall, func() {
+		s.log.Info("ws: message stalled; failing its sender", "remote", c.RemoteAddr(), "after", s.stall)
+		c.fail(&ProtocolError{StatusPolicyViolation, "message stalled"})
+	})
+	t.Stop()
+	return t
 }
 
 // backpressure waits while a receiver is more than the queue size behind,
