@@ -61,6 +61,9 @@ func TestDeflateEcho(t *testing.T) {
 		}
 		w.Close()
 		_, r, err := c.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		b, err := io.ReadAll(r)
 		if len(b) != 40000 || err != nil {
 			t.Fatal(len(b), err)
