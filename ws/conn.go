@@ -126,37 +126,33 @@ type Conn struct {
 	frameLeft int64  // its unread payload bytes
 	maskPos   int
 	// The one-byte fields side by side, which saves padding: a Conn of at
-	// most 696 bytes (704 with the allocator's header) takes a 704-byte
-	// slot instead of 768.
+	// most 640 bytes takes a 640-byte slot instead of 704.
 	msgOpen bool // a data message is being read (its final frame is not done)
 	msgText bool
 	// Flags of other parts, here to share a word (their guards in
 	// brackets).
-	hasPartial bool // an interrupted Read left partial (readMu)
-	wclosed    bool // a close frame has been written (the frame lock)
-	closeSent  bool // a close frame is ours to send or was sent (closeMu)
-	utf8       utf8Validator
-	msgLen     int64
-	mr         messageReader
-	readErr    error // sticky: the connection can no longer be read
-	rctx       context.Context
-	rdl        ctxDeadline
+	wclosed   bool // a close frame has been written (the frame lock)
+	closeSent bool // a close frame is ours to send or was sent (closeMu)
+	utf8      utf8Validator
+	msgLen    int64
+	mr        messageReader
+	readErr   error // sticky: the connection can no longer be read
+	rctx      context.Context
+	rdl       ctxDeadline
 	// What an interrupted Read had read of the open message, for the next
-	// Read to complete.
-	partial     []byte
-	partialType MessageType
+	// Read to complete, or nil. (Both pointers: these are rare, and a Conn
+	// of at most 640 bytes takes a smaller allocation.)
+	partial *partialRead
 	// The pong of a ping whose read was interrupted before it went out, or
-	// nil. Allocated when needed (rarely) rather than kept as an array in
-	// every Conn.
-	pong []byte
+	// nil.
+	pong *[]byte
 
 	// permessage-deflate, when negotiated. (The decompressor of the
 	// message being read and its state are in deflate: a Conn without
 	// compression does not carry them.)
 	deflate       *deflateState
-	msgCompressed bool        // the message being read is compressed
-	msgBroken     bool        // its decompression was interrupted and cannot resume
-	sw            sliceWriter // where the compressor writes (guarded by the message lock)
+	msgCompressed bool // the message being read is compressed
+	msgBroken     bool // its decompression was interrupted and cannot resume
 
 	// Write side. The message lock (lockMsg) is held by a data message
 	// from its first frame to its last, the frame lock (lockFrame) for each

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestPongBetweenFragments: a ping that arrives while another goroutine is
@@ -684,5 +685,15 @@ func TestReadInterruptedCompressed(t *testing.T) {
 	raw.write(b[len(b)/2:], frameSet{}.msg(opText, "next"))
 	if _, got, err := c.Read(testCtx(t)); err != nil || string(got) != "next" {
 		t.Fatalf("Read after the interruption: %q %v", got, err)
+	}
+}
+
+// TestConnSize guards the size of a Conn, which every connection carries
+// for its life: 640 bytes is an allocator size class, and one byte more
+// costs 64 (the next class is 704). Move rare state behind a pointer
+// rather than grow it.
+func TestConnSize(t *testing.T) {
+	if size := unsafe.Sizeof(Conn{}); size > 640 {
+		t.Fatalf("Conn is %d bytes, more than 640", size)
 	}
 }

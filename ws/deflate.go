@@ -293,6 +293,7 @@ type deflateState struct {
 	takeoverIn  bool // the peer keeps its context: keep a window of output
 
 	fw   *flate.Writer // kept across messages if keepsContext
+	sw   sliceWriter   // where the compressor writes (guarded by the message lock)
 	fr   io.ReadCloser // kept across messages with takeoverIn
 	dict []byte        // the last 32 to 64 KiB of decompressed output, with takeoverIn
 

@@ -107,7 +107,7 @@
 //
 // A connection that waits for a message holds no buffer: its read buffer
 // goes back to a pool while it waits, and the wait reads straight into one
-// taken when data arrives. What remains is the Conn (704 bytes), its
+// taken when data arrives. What remains is the Conn (640 bytes), its
 // handler's goroutine and the net/http request context the handler's ctx
 // keeps for its values. The write path is kept shallow (on a socket the
 // Conn owns, writes make the system call themselves) so that a handler

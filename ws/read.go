@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -32,7 +33,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	// first stack.
 	c.readMu.Lock()
 	defer c.unlockRead()
-	c.partial, c.hasPartial = nil, false
+	c.partial = nil
 	t, err := c.reader(ctx)
 	if err != nil {
 		return Message{}, err
@@ -45,7 +46,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.unlockRead()
-	c.partial, c.hasPartial = nil, false
+	c.partial = nil
 	t, err := c.reader(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -101,11 +102,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	defer c.unlockRead()
 	var t MessageType
 	var b []byte
-	if c.hasPartial && c.msgOpen && c.readErr == nil {
+	if c.partial != nil && c.msgOpen && c.readErr == nil {
 		if err := ctx.Err(); err != nil {
 			return 0, nil, err
 		}
-		t, b = c.partialType, c.partial
+		t, b = c.partial.typ, c.partial.b
 		c.rctx = ctx
 		c.rdl.arm(ctx)
 	} else {
@@ -115,7 +116,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		}
 		b = make([]byte, 0, min(max(c.frameLeft, 512), readPrealloc))
 	}
-	c.partial, c.hasPartial = nil, false
+	c.partial = nil
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -129,7 +130,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 			err = c.readError(err)
 			if c.readErr == nil && c.msgOpen && !c.msgBroken {
 				// Interrupted by ctx: the next Read goes on from here.
-				c.partial, c.partialType, c.hasPartial = b, t, true
+				c.partial = &partialRead{b: b, typ: t}
 			}
 			return 0, nil, err
 		}
@@ -444,13 +445,19 @@ func (c *Conn) continueMessage(h header) error {
 	return nil
 }
 
+// partialRead is what an interrupted Read had read of the open message.
+type partialRead struct {
+	b   []byte
+	typ MessageType
+}
+
 // nextDataFrame reads frame headers, handling every control frame on the
 // way, until the header of a data frame, which it checks against the state
 // of the connection.
 func (c *Conn) nextDataFrame() (header, error) {
 	if c.pong != nil {
 		// The pong of a ping read by an interrupted call.
-		if err := c.writePong(c.pong); err != nil {
+		if err := c.writePong(*c.pong); err != nil {
 			return header{}, err
 		}
 		c.pong = nil
@@ -548,8 +555,8 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 			if c.rctx != nil && c.rctx.Err() != nil && !c.isClosed() {
 				// The read's ctx ended while the pong waited: the
 				// ping is consumed, so keep its pong for the next read.
-				c.pong = make([]byte, len(payload)) // never nil
-				copy(c.pong, payload)
+				pong := slices.Clone(payload)
+				c.pong = &pong
 			}
 			return err
 		}

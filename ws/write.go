@@ -218,12 +218,12 @@ func (w *messageWriter) compressed(p []byte, fin bool) error {
 	c := w.c
 	bp := getWriteBuf()
 	defer putWriteBuf(bp)
-	c.sw.b = (*bp)[:maxHeaderSize]
-	defer func() { c.sw.b = nil }()
+	c.deflate.sw.b = (*bp)[:maxHeaderSize]
+	defer func() { c.deflate.sw.b = nil }()
 	if w.fw == nil {
-		w.fw = c.deflate.compressor(&c.sw)
+		w.fw = c.deflate.compressor(&c.deflate.sw)
 	}
-	err := appendCompressed(w.fw, &c.sw, p, fin)
+	err := appendCompressed(w.fw, &c.deflate.sw, p, fin)
 	if fin || err != nil {
 		c.deflate.releaseCompressor(w.fw)
 		w.fw = nil
@@ -233,7 +233,7 @@ func (w *messageWriter) compressed(p []byte, fin bool) error {
 		rsv = bitRSV1
 	}
 	if err == nil {
-		err = c.writeFrameBuf(w.ctx, w.op, rsv, fin, c.sw.b)
+		err = c.writeFrameBuf(w.ctx, w.op, rsv, fin, c.deflate.sw.b)
 	}
 	if err != nil && c.deflate.keepsContext() {
 		// The peer will never see what the compressor took in: the
