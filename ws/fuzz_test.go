@@ -286,7 +286,8 @@ func fuzzConn(t *testing.T, ln net.Listener, client bool, data []byte) {
 	if mode&4 != 0 {
 		dfl = newDeflateState(deflateParams{serverNoTakeover: mode&8 == 0, clientNoTakeover: mode&8 == 0}, client, &CompressionOptions{ContextTakeover: true})
 	}
-	c := newConn(nc, client, "", connConfig{readLimit: limit, closeTimeout: 100 * time.Millisecond}, dfl, nil)
+	// ownSocket: writes go to the socket directly, as on a hijacked or dialled connection.
+	c := newConn(nc, client, "", connConfig{readLimit: limit, closeTimeout: 100 * time.Millisecond, ownSocket: true}, dfl, nil)
 	defer c.CloseNow()
 
 	var wg sync.WaitGroup
