@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -147,12 +146,7 @@ func TestInteropNodeClient(t *testing.T) {
 		}
 
 		// Node pings; our server (reading inside Pipe) answers.
-		for _, payload := range [][]byte{{}, []byte("ping from node"), interopBytes(125, 42)} {
-			p.ping(payload)
-			if got := recvWithin(t, s.pings, "OnPing"); !bytes.Equal(got, payload) {
-				t.Errorf("OnPing got %x, peer sent %x", got, payload)
-			}
-		}
+		interopPeerPings(t, p, s.pings, "node", 42)
 
 		// Node pings between the fragments of a message it sends.
 		pm := interopMsg{name: "ping-between-fragments", typ: ws.Binary,
@@ -164,12 +158,7 @@ func TestInteropNodeClient(t *testing.T) {
 
 		// Our server pings; Node answers; the pong reaches Ping through
 		// Pipe's read.
-		for range 2 {
-			if err := sc.Ping(ctx); err != nil {
-				t.Fatalf("server Ping: %v", err)
-			}
-			p.expect("ping")
-		}
+		interopOurPings(t, ctx, sc, p)
 
 		// Messages of our server's own, streamed through a Writer in many
 		// Writes, with pings both ways while they are open: Node gets
@@ -178,28 +167,7 @@ func TestInteropNodeClient(t *testing.T) {
 			{name: "server-writer/text", typ: ws.Text, frags: interopText("fragments ", "from our ", "server: ", "\xf0\x9f", "\x98\x80", "", "日本")},
 			{name: "server-writer/1MiB", typ: ws.Binary, frags: nodeSplit(interopBytes(1<<20, 14), 64)},
 		} {
-			w, err := sc.Writer(ctx, m.typ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, f := range m.frags {
-				if _, err := w.Write(f); err != nil {
-					t.Fatalf("%s: Write %d: %v", m.name, i, err)
-				}
-				switch i {
-				case 1:
-					p.ping([]byte("mid-message"))
-					recvWithin(t, s.pings, "OnPing")
-				case 2:
-					if err := sc.Ping(ctx); err != nil {
-						t.Fatalf("Ping inside a fragmented message: %v", err)
-					}
-					p.expect("ping")
-				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
+			interopWritePinging(t, ctx, sc, p, s.pings, m, 1)
 			interopCheckMsg(t, p.expect("msg"), m)
 		}
 
@@ -299,20 +267,7 @@ func TestInteropNodeServer(t *testing.T) {
 
 		// Messages sent by Node (a frame per fragment); read whole, and
 		// streamed through Next.
-		for i, m := range nodeMessages() {
-			p.send(m)
-			if i%2 == 0 {
-				typ, got, err := c.Read(ctx)
-				interopCheckRead(t, m, typ, got, err)
-				continue
-			}
-			msg, err := c.Next(ctx)
-			if err != nil {
-				t.Fatalf("%s: Next: %v", m.name, err)
-			}
-			got, err := io.ReadAll(io.LimitReader(struct{ io.Reader }{msg.Body}, interopLimit))
-			interopCheckRead(t, m, msg.Type, got, err)
-		}
+		interopReadSent(t, ctx, c, p, nodeMessages())
 
 		// Node pings between the fragments of a message it sends: we
 		// answer inside the Read of that message.
@@ -327,44 +282,13 @@ func TestInteropNodeServer(t *testing.T) {
 		// From here on a goroutine reads, as Ping requires.
 		reads := interopReader(t, ctx, c)
 
-		for _, payload := range [][]byte{{}, []byte("ping from node"), interopBytes(125, 43)} {
-			p.ping(payload)
-			if got := recvWithin(t, pings, "OnPing"); !bytes.Equal(got, payload) {
-				t.Errorf("OnPing got %x, peer sent %x", got, payload)
-			}
-		}
-		for range 2 {
-			if err := c.Ping(ctx); err != nil {
-				t.Fatalf("Ping: %v", err)
-			}
-			p.expect("ping")
-		}
+		interopPeerPings(t, p, pings, "node", 43)
+		interopOurPings(t, ctx, c, p)
 
 		// A message streamed through a Writer in many Writes, with pings
 		// both ways while it is open: one message for Node.
 		m := interopMsg{name: "client-writer/1MiB", typ: ws.Binary, frags: nodeSplit(interopBytes(1<<20, 8), 64)}
-		w, err := c.Writer(ctx, m.typ)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, f := range m.frags {
-			if _, err := w.Write(f); err != nil {
-				t.Fatalf("Write %d: %v", i, err)
-			}
-			switch i {
-			case 0:
-				p.ping([]byte("mid-message"))
-				recvWithin(t, pings, "OnPing")
-			case 1:
-				if err := c.Ping(ctx); err != nil {
-					t.Fatalf("Ping inside a fragmented message: %v", err)
-				}
-				p.expect("ping")
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		interopWritePinging(t, ctx, c, p, pings, m, 0)
 		interopCheckMsg(t, p.expect("msg"), m)
 		r := recvWithin(t, reads, "the echo")
 		interopCheckRead(t, m, r.typ, r.data, r.err)

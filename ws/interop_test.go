@@ -586,6 +586,84 @@ func (s *interopServer) end(t *testing.T) error {
 	}
 }
 
+// interopPeerPings has the peer ping with an empty, a short and a 125-byte
+// payload (made from seed) and checks that OnPing (on pings) saw each: the
+// connection's reader answered.
+func interopPeerPings(t *testing.T, p *interopPeer, pings <-chan []byte, who string, seed byte) {
+	t.Helper()
+	for _, payload := range [][]byte{{}, []byte("ping from " + who), interopBytes(125, seed)} {
+		p.ping(payload)
+		if got := recvWithin(t, pings, "OnPing"); !bytes.Equal(got, payload) {
+			t.Errorf("OnPing got %x, peer sent %x", got, payload)
+		}
+	}
+}
+
+// interopOurPings pings twice from c and checks that the peer saw each
+// ping, within a control frame's size, and that Ping returned: the pong
+// came back through c's reader.
+func interopOurPings(t *testing.T, ctx context.Context, c *ws.Conn, p *interopPeer) {
+	t.Helper()
+	for range 2 {
+		if err := c.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		if ev := p.expect("ping"); len(ev.Data) > 2*125 {
+			t.Errorf("peer saw a ping of %d bytes", len(ev.Data)/2)
+		}
+	}
+}
+
+// interopWritePinging writes m through c's Writer, a Write per fragment,
+// with a ping from the peer after fragment at and one of ours after the
+// next: control frames pass between the fragments of a message being
+// written. pings is where OnPing reports.
+func interopWritePinging(t *testing.T, ctx context.Context, c *ws.Conn, p *interopPeer, pings <-chan []byte, m interopMsg, at int) {
+	t.Helper()
+	w, err := c.Writer(ctx, m.typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range m.frags {
+		if _, err := w.Write(f); err != nil {
+			t.Fatalf("%s: Write %d: %v", m.name, i, err)
+		}
+		switch i {
+		case at:
+			p.ping([]byte("mid-message"))
+			recvWithin(t, pings, "OnPing")
+		case at + 1:
+			if err := c.Ping(ctx); err != nil {
+				t.Fatalf("Ping inside a fragmented message: %v", err)
+			}
+			p.expect("ping")
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// interopReadSent has the peer send each of msgs and reads them with c,
+// alternately whole (Read) and streamed through Next in small reads.
+func interopReadSent(t *testing.T, ctx context.Context, c *ws.Conn, p *interopPeer, msgs []interopMsg) {
+	t.Helper()
+	for i, m := range msgs {
+		p.send(m)
+		if i%2 == 0 {
+			typ, got, err := c.Read(ctx)
+			interopCheckRead(t, m, typ, got, err)
+			continue
+		}
+		msg, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("%s: Next: %v", m.name, err)
+		}
+		got, err := io.ReadAll(io.LimitReader(struct{ io.Reader }{msg.Body}, interopLimit))
+		interopCheckRead(t, m, msg.Type, got, err)
+	}
+}
+
 func recvWithin[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -623,12 +701,7 @@ func TestInteropPythonClient(t *testing.T) {
 		}
 
 		// Python pings; our server (reading inside Pipe) answers.
-		for _, payload := range [][]byte{{}, []byte("ping from python"), interopBytes(125, 42)} {
-			p.ping(payload)
-			if got := recvWithin(t, s.pings, "OnPing"); !bytes.Equal(got, payload) {
-				t.Errorf("OnPing got %x, peer sent %x", got, payload)
-			}
-		}
+		interopPeerPings(t, p, s.pings, "python", 42)
 
 		// Python pings between the fragments of a message it sends: our
 		// server answers while it reads (and streams out the echo of) that
@@ -642,40 +715,12 @@ func TestInteropPythonClient(t *testing.T) {
 
 		// Our server pings; Python answers; the pong reaches Ping through
 		// Pipe's read.
-		for range 2 {
-			if err := sc.Ping(ctx); err != nil {
-				t.Fatalf("server Ping: %v", err)
-			}
-			if ev := p.expect("ping"); len(ev.Data) > 2*125 {
-				t.Errorf("peer saw a ping of %d bytes", len(ev.Data)/2)
-			}
-		}
+		interopOurPings(t, ctx, sc, p)
 
 		// A message of our server's own, through a Writer, with pings both
 		// ways while it is open: control frames pass between its fragments.
 		m := interopMsg{name: "server-writer", typ: ws.Text, frags: interopText("fragments ", "from our ", "server: ", "\xf0\x9f", "\x98\x80")}
-		w, err := sc.Writer(ctx, m.typ)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, f := range m.frags {
-			if _, err := w.Write(f); err != nil {
-				t.Fatalf("Write %d: %v", i, err)
-			}
-			switch i {
-			case 1:
-				p.ping([]byte("mid-message"))
-				recvWithin(t, s.pings, "OnPing")
-			case 2:
-				if err := sc.Ping(ctx); err != nil {
-					t.Fatalf("Ping inside a fragmented message: %v", err)
-				}
-				p.expect("ping")
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		interopWritePinging(t, ctx, sc, p, s.pings, m, 1)
 		ev := p.expect("msg")
 		interopCheckMsg(t, ev, m)
 		interopCheckFrames(t, ev, m)
@@ -843,23 +888,13 @@ func TestInteropPythonServer(t *testing.T) {
 
 		// Messages sent by Python, fragmented ones as an iterable; read
 		// whole, and streamed through Next in small reads.
-		for i, m := range interopMessages() {
-			if !m.pySendable() {
-				continue
+		var sendable []interopMsg
+		for _, m := range interopMessages() {
+			if m.pySendable() {
+				sendable = append(sendable, m)
 			}
-			p.send(m)
-			if i%2 == 0 {
-				typ, got, err := c.Read(ctx)
-				interopCheckRead(t, m, typ, got, err)
-				continue
-			}
-			msg, err := c.Next(ctx)
-			if err != nil {
-				t.Fatalf("%s: Next: %v", m.name, err)
-			}
-			got, err := io.ReadAll(io.LimitReader(struct{ io.Reader }{msg.Body}, interopLimit))
-			interopCheckRead(t, m, msg.Type, got, err)
 		}
+		interopReadSent(t, ctx, c, p, sendable)
 
 		// Python pings between the fragments of a message it sends: we
 		// answer inside the Read of that message.
@@ -875,45 +910,14 @@ func TestInteropPythonServer(t *testing.T) {
 		reads := interopReader(t, ctx, c)
 
 		// Python pings; our reader answers.
-		for _, payload := range [][]byte{{}, []byte("ping from python"), interopBytes(125, 43)} {
-			p.ping(payload)
-			if got := recvWithin(t, pings, "OnPing"); !bytes.Equal(got, payload) {
-				t.Errorf("OnPing got %x, peer sent %x", got, payload)
-			}
-		}
+		interopPeerPings(t, p, pings, "python", 43)
 
 		// We ping; Python answers.
-		for range 2 {
-			if err := c.Ping(ctx); err != nil {
-				t.Fatalf("Ping: %v", err)
-			}
-			p.expect("ping")
-		}
+		interopOurPings(t, ctx, c, p)
 
 		// Pings both ways between the fragments of a message we write.
 		m := interopMsg{name: "client-writer", typ: ws.Binary, frags: [][]byte{interopBytes(70000, 8), interopBytes(10, 9), interopBytes(125, 10)}}
-		w, err := c.Writer(ctx, m.typ)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, f := range m.frags {
-			if _, err := w.Write(f); err != nil {
-				t.Fatalf("Write %d: %v", i, err)
-			}
-			switch i {
-			case 0:
-				p.ping([]byte("mid-message"))
-				recvWithin(t, pings, "OnPing")
-			case 1:
-				if err := c.Ping(ctx); err != nil {
-					t.Fatalf("Ping inside a fragmented message: %v", err)
-				}
-				p.expect("ping")
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		interopWritePinging(t, ctx, c, p, pings, m, 0)
 		ev := p.expect("msg")
 		interopCheckMsg(t, ev, m)
 		interopCheckFrames(t, ev, m)
