@@ -178,10 +178,7 @@ func TestBroadcastBatch(t *testing.T) {
 	defer hs.Close()
 	defer srv.Shutdown(context.Background())
 	host := strings.TrimPrefix(hs.URL, "http://")
-	resp, raw := rawRequest(t, host, upgradeRequest(host))
-	if resp.StatusCode != 101 {
-		t.Fatalf("handshake: %s", resp.Status)
-	}
+	raw := rawUpgrade(t, host)
 	c := <-conns
 	waitFor(t, "the connection to join", func() bool { return srv.Len() == 1 })
 

@@ -44,10 +44,7 @@ func TestHandlerContext(t *testing.T) {
 	host := strings.TrimPrefix(hs.URL, "http://")
 
 	// A handler that returns ends its context.
-	resp, a := rawRequest(t, host, upgradeRequest(host))
-	if resp.StatusCode != 101 {
-		t.Fatalf("handshake: %s", resp.Status)
-	}
+	a := rawUpgrade(t, host)
 	a.write(a.fs().close(StatusNormalClosure, ""))
 	r := <-runs
 	wantCloseError(t, r.readErr, StatusNormalClosure, "")
@@ -60,10 +57,7 @@ func TestHandlerContext(t *testing.T) {
 	}
 
 	// Shutdown ends a handler's context, and its blocked read returns.
-	resp, b := rawRequest(t, host, upgradeRequest(host))
-	if resp.StatusCode != 101 {
-		t.Fatalf("handshake: %s", resp.Status)
-	}
+	b := rawUpgrade(t, host)
 	waitFor(t, "the connection", func() bool { return srv.Len() == 1 })
 	shut := goAsync(t, func() error { return srv.Shutdown(testCtx(t)) })
 	if f := b.read(); f.op != opClose || f.closeCode() != StatusGoingAway {

@@ -340,6 +340,17 @@ func upgradeRequest(host string, extra ...string) string {
 	return b.String()
 }
 
+// rawUpgrade opens a raw client connection to the WebSocket server at
+// host; the handshake must succeed.
+func rawUpgrade(t testing.TB, host string) *rawConn {
+	t.Helper()
+	resp, raw := rawRequest(t, host, upgradeRequest(host))
+	if resp.StatusCode != 101 {
+		t.Fatalf("handshake: %s", resp.Status)
+	}
+	return raw
+}
+
 // rawRequest sends a raw HTTP request to addr and returns the response and
 // the connection, positioned after the response headers.
 func rawRequest(t testing.TB, addr, req string) (*http.Response, *rawConn) {

@@ -49,16 +49,9 @@ func TestServerLifecycle(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	host := strings.TrimPrefix(hs.URL, "http://")
-	dial := func() *rawConn {
-		resp, raw := rawRequest(t, host, upgradeRequest(host))
-		if resp.StatusCode != 101 {
-			t.Fatalf("handshake: %s", resp.Status)
-		}
-		return raw
-	}
 
 	// A handler that returns closes its connection with 1000.
-	a := dial()
+	a := rawUpgrade(t, host)
 	a.write(a.fs().msg(opText, "echo once"))
 	a.expectFrame(true, opText, "echo once")
 	if err := <-handlerErrs; err != nil {
@@ -79,7 +72,7 @@ func TestServerLifecycle(t *testing.T) {
 	}
 
 	// Broadcast to two connections, then shut down.
-	b, c := dial(), dial()
+	b, c := rawUpgrade(t, host), rawUpgrade(t, host)
 	b.write(b.fs().msg(opText, "stay"))
 	c.write(c.fs().msg(opText, "stay"))
 	waitFor(t, "two connections", func() bool { return srv.Len() == 2 })
@@ -145,11 +138,7 @@ func TestServerListDepartures(t *testing.T) {
 	host := strings.TrimPrefix(hs.URL, "http://")
 	conns := make([]*rawConn, total)
 	for i := range conns {
-		resp, raw := rawRequest(t, host, upgradeRequest(host))
-		if resp.StatusCode != 101 {
-			t.Fatalf("handshake: %s", resp.Status)
-		}
-		conns[i] = raw
+		conns[i] = rawUpgrade(t, host)
 	}
 	waitFor(t, "every connection to be listed", func() bool { return srv.Len() == total })
 	for i := range leave {
@@ -196,13 +185,6 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // the first frame goes on alone
 		raw.write(fs.frame(true, opContinuation, []byte("A")).bytes())
 	}
-	dial := func(t *testing.T, host string) *rawConn {
-		resp, raw := rawRequest(t, host, upgradeRequest(host))
-		if resp.StatusCode != 101 {
-			t.Fatalf("handshake: %s", resp.Status)
-		}
-		return raw
-	}
 	opts := &AcceptOptions{CloseTimeout: 100 * time.Millisecond}
 
 	t.Run("Conn.Send", func(t *testing.T) {
@@ -210,7 +192,7 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 		hs := httptest.NewServer(srv)
 		defer hs.Close()
 		defer srv.Shutdown(context.Background())
-		raw := dial(t, strings.TrimPrefix(hs.URL, "http://"))
+		raw := rawUpgrade(t, strings.TrimPrefix(hs.URL, "http://"))
 		split(raw)
 		raw.expectFrame(false, opText, "hello ") // not "hello \xe2\x82"
 		if f := raw.read(); f.op != opClose || f.closeCode() != StatusInvalidFramePayloadData {
@@ -225,8 +207,8 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 		defer hs.Close()
 		defer srv.Shutdown(context.Background())
 		host := strings.TrimPrefix(hs.URL, "http://")
-		receiver := dial(t, host)
-		sender := dial(t, host)
+		receiver := rawUpgrade(t, host)
+		sender := rawUpgrade(t, host)
 		waitFor(t, "both to be listed", func() bool { return srv.Len() == 2 })
 		split(sender)
 		op, msg := receiver.readMessage()
@@ -248,14 +230,7 @@ func TestBroadcastStall(t *testing.T) {
 	defer hs.Close()
 	defer srv.Shutdown(context.Background())
 	host := strings.TrimPrefix(hs.URL, "http://")
-	dial := func() *rawConn {
-		resp, raw := rawRequest(t, host, upgradeRequest(host))
-		if resp.StatusCode != 101 {
-			t.Fatalf("handshake: %s", resp.Status)
-		}
-		return raw
-	}
-	receiver, slow, staller, other := dial(), dial(), dial(), dial()
+	receiver, slow, staller, other := rawUpgrade(t, host), rawUpgrade(t, host), rawUpgrade(t, host), rawUpgrade(t, host)
 	waitFor(t, "every connection to be listed", func() bool { return srv.Len() == 4 })
 
 	// A slow sender: a frame every 100 ms, each within the stall timeout.

@@ -34,15 +34,8 @@ func TestEchoHandlerStack(t *testing.T) {
 		raw.write(raw.fs().msg(opText, "ping"))
 		raw.expectFrame(true, opText, "ping")
 	}
-	dial := func() *rawConn {
-		resp, raw := rawRequest(t, host, upgradeRequest(host))
-		if resp.StatusCode != 101 {
-			t.Fatalf("handshake: %s", resp.Status)
-		}
-		return raw
-	}
 	for range cap(warm) {
-		raw := dial()
+		raw := rawUpgrade(t, host)
 		echo(raw)
 		warm = append(warm, raw)
 	}
@@ -56,7 +49,7 @@ func TestEchoHandlerStack(t *testing.T) {
 	before := stack()
 	conns := make([]*rawConn, n)
 	for i := range conns {
-		conns[i] = dial()
+		conns[i] = rawUpgrade(t, host)
 		echo(conns[i])
 	}
 	waitFor(t, "every handler to wait", func() bool { return srv.Len() == n+len(warm) })
