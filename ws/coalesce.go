@@ -137,7 +137,7 @@ func (c *Conn) flushLater() {
 	if !c.outPending.Load() {
 		return
 	}
-	if !c.wl.lock(lockFrame, nil, c.doneChan()) {
+	if !c.lockUnlessClosed(lockFrame) {
 		return
 	}
 	defer c.unlock(lockFrame)

@@ -596,7 +596,7 @@ func (f *bframe) complete() bool {
 func (s *Server) deliverBatch(p *peer, batch *net.Buffers, size int) {
 	c := p.c
 	if !p.dropped.Load() {
-		if c.wl.lock(lockMsg, nil, c.doneChan()) {
+		if c.lockUnlessClosed(lockMsg) {
 			if err := c.writeBuffers(s.ctx, batch); err != nil {
 				p.dropped.Store(true)
 			}
@@ -639,7 +639,7 @@ func (s *Server) deliver(p *peer, node *bframe) {
 			p.dropped.Store(true)
 		}
 		if !p.dropped.Load() && !held {
-			if held = c.wl.lock(lockMsg, nil, c.doneChan()); !held {
+			if held = c.lockUnlessClosed(lockMsg); !held {
 				p.dropped.Store(true)
 			}
 		}

@@ -110,5 +110,12 @@ func (c *Conn) lock(ctx context.Context, which int) error {
 	return ctx.Err()
 }
 
+// lockUnlessClosed takes the Conn's write lock which, waiting until it is
+// free or the connection closes; it reports whether it took the lock. (The
+// connection's closed channel is made only if it has to wait.)
+func (c *Conn) lockUnlessClosed(which int) bool {
+	return c.wl.tryLock(which) || c.wl.lock(which, nil, c.doneChan())
+}
+
 // unlock releases the Conn's write lock which.
 func (c *Conn) unlock(which int) { c.wl.unlock(which) }
