@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,45 @@ func Example_typed() {
 	// Output:
 	// 4 <nil>
 	// 16 <nil>
+}
+
+// A value that fails need not end the flow: a server of running averages
+// that answers what is not a number with an error reply, and goes on.
+func Example_recover() {
+	ctx := context.Background()
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+		lines := ws.Strings(c) // one string per message, both ways
+		numbers := flow.Map(lines, func(_ context.Context, s string) (float64, error) {
+			return strconv.ParseFloat(s, 64)
+		})
+		good := flow.Recover(numbers, flow.ReplyError(lines, func(err error) string {
+			return "error: " + err.Error() // the reply, and the stream goes on
+		}))
+		var sum, n float64
+		averages := flow.Map(good, func(_ context.Context, v float64) (string, error) {
+			sum, n = sum+v, n+1
+			return strconv.FormatFloat(sum/n, 'f', -1, 64), nil
+		})
+		wesos.Pipe(ctx, lines, averages)
+	}, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	c, _, err := ws.Dial(ctx, hs.URL, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ws.StatusNormalClosure, "")
+	lines := ws.Strings(c)
+	for _, s := range []string{"1", "x", "5"} {
+		lines.Send(ctx, s)
+		fmt.Println(lines.Next(ctx))
+	}
+	// Output:
+	// 1 <nil>
+	// error: strconv.ParseFloat: parsing "x": invalid syntax <nil>
+	// 3 <nil>
 }
 
 // A Hub copies each value to every subscriber; each has its own queue, and

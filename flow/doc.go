@@ -8,13 +8,27 @@
 //
 // # Synchronous operators
 //
-// Map, Filter, Take, FlatMap, Scan, Reduce, Batch, TumblingWindow and
-// Throttle run in the caller's goroutine: each call to Next calls Next on the
+// Map, Filter, Take, FlatMap, Scan, Reduce, Batch, TumblingWindow, Throttle
+// and Recover run in the caller's goroutine: each call to Next calls Next on the
 // wrapped Source with the same ctx, starts no goroutine and allocates nothing
 // per value of its own (a batch is one new slice, and a deadline). Like every Source, their results are not safe for
 // concurrent use. An error from the wrapped Source or from a user function is
 // returned by Next, and ends that call only: calling Next again asks the
 // wrapped Source again (except after io.EOF, which is final).
+//
+// # Errors of one value
+//
+// A value that fails (a function of Map or FlatMap returns an error, a
+// ws.Typed cannot decode a message) is an error of that value, not of the
+// stream: it is Recoverable. Recover wraps a Source and hands such errors to
+// an ErrorPolicy, which drops the value (SkipValue), answers it (ReplyError)
+// or ends the stream with an error of the caller's choosing (EndWith):
+//
+//	good := flow.Recover(numbers, flow.ReplyError(replies, func(err error) string {
+//		return "error: " + err.Error()
+//	}))
+//
+// Without Recover the error reaches the consumer, and wesos.Pipe stops there.
 //
 // Batch, TumblingWindow and Throttle need time as well as values. Batch and
 // TumblingWindow bound their wait by calling the wrapped Source's Next with a

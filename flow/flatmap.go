@@ -8,7 +8,8 @@ import (
 
 // FlatMap returns a Source that yields, in order, every element of f(ctx, v)
 // for every value v of src; a value for which f returns no elements yields
-// nothing. An error from f is returned by Next. FlatMap only reads the slice f
+// nothing. An error from f is returned by Next, as a ValueError that Recover
+// can handle. FlatMap only reads the slice f
 // returns, and calls f again only after the last element has been yielded,
 // so f may reuse one buffer.
 func FlatMap[In, Out any](src wesos.Source[In], f func(context.Context, In) ([]Out, error)) wesos.Source[Out] {
@@ -31,7 +32,7 @@ func (m *flatMapSource[In, Out]) Next(ctx context.Context) (Out, error) {
 		}
 		if m.pending, err = m.f(ctx, v); err != nil {
 			m.pending = nil
-			return zero, err
+			return zero, valueError(ctx, err)
 		}
 	}
 	v := m.pending[0]

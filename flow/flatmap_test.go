@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"testing"
@@ -36,7 +37,7 @@ func TestFlatMap(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := drain(t, context.Background(), flow.FlatMap(tt.src, repeat))
-			if !slices.Equal(got, tt.want) || err != tt.wantErr {
+			if !slices.Equal(got, tt.want) || !errors.Is(err, tt.wantErr) {
 				t.Fatalf("got %v, %v; want %v, %v", got, err, tt.want, tt.wantErr)
 			}
 		})

@@ -7,8 +7,8 @@ import (
 )
 
 // Map returns a Source that yields f(ctx, v) for every value v of src. An
-// error from f is returned by Next in place of a value; the next call goes on
-// with the next value of src.
+// error from f is returned by Next in place of a value, as a ValueError that
+// Recover can handle; the next call goes on with the next value of src.
 func Map[In, Out any](src wesos.Source[In], f func(context.Context, In) (Out, error)) wesos.Source[Out] {
 	return &mapSource[In, Out]{src: src, f: f}
 }
@@ -24,5 +24,10 @@ func (m *mapSource[In, Out]) Next(ctx context.Context) (Out, error) {
 		var zero Out
 		return zero, err
 	}
-	return m.f(ctx, v)
+	out, err := m.f(ctx, v)
+	if err != nil {
+		var zero Out
+		return zero, valueError(ctx, err)
+	}
+	return out, nil
 }

@@ -78,7 +78,10 @@ func Strings(c *Conn) *Typed[string] { return NewTyped(c, c, StringCodec()) }
 
 // DecodeError is the error Typed.Next returns for a message its codec cannot
 // decode. The connection is still usable: the next Next reads the next
-// message.
+// message. It is Recoverable, so flow.Recover can skip the message or answer
+// it; a connection that ends because of it ends with its Code, 1007
+// (StatusInvalidFramePayloadData: the message's data was not what the
+// endpoint accepts).
 type DecodeError struct {
 	Err error
 }
@@ -88,6 +91,14 @@ func (e *DecodeError) Error() string { return "ws: cannot decode message: " + e.
 
 // Unwrap returns the codec's error.
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Code returns StatusInvalidFramePayloadData (1007), the close code of a
+// connection that ends because a message could not be decoded.
+func (e *DecodeError) Code() StatusCode { return StatusInvalidFramePayloadData }
+
+// Recoverable reports true: one message failed, and the connection can go
+// on (see flow.Recover).
+func (e *DecodeError) Recoverable() bool { return true }
 
 // Next reads the next message and decodes it.
 func (t *Typed[T]) Next(ctx context.Context) (T, error) {
