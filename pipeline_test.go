@@ -35,7 +35,7 @@ func startServer(t *testing.T, srv *ws.Server) string {
 	t.Helper()
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -262,9 +262,14 @@ func TestPipelineSlowClient(t *testing.T) {
 	// Generous bounds, so that a loaded machine does not make the fast
 	// client look slow; the stalled one is still dropped, since 25 MiB is
 	// more than its socket buffers and queue can hold.
-	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 1 << 20, SlowTimeout: 2 * time.Second})
+	// The close timeout is the test's too: the 1008 frame waits behind a
+	// full socket buffer until the stalled client reads, which it does only
+	// once the fast client has everything -- on a loaded machine that can
+	// take many seconds, and a close timeout that ends first would cut the
+	// connection without its close frame.
+	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 1 << 20, SlowTimeout: 2 * time.Second, CloseTimeout: 3 * time.Minute})
 	url := startServer(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	sender := dial(t, ctx, url)

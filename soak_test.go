@@ -156,6 +156,9 @@ func TestSoak(t *testing.T) {
 	if os.Getenv(soakChildEnv) != "" {
 		t.Skip("in the soak's client process")
 	}
+	if testing.Short() {
+		t.Skip("skipped under -short: the soak (hundreds of connections in a second process)")
+	}
 	full, conns, senders, bmsgs, emsgs, budget := soakSizes()
 	if full && raceEnabled {
 		t.Skip("skipped: the full soak needs more goroutines than the race detector can track (8128); run it without -race")
@@ -235,7 +238,7 @@ func soakPhase(t *testing.T, plan soakPlan) {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
 		defer scancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			t.Errorf("ws shutdown: %v", err)

@@ -201,21 +201,21 @@ func TestReadResumesAfterCtx(t *testing.T) {
 					if cancelCtx {
 						how = "cancel"
 					}
+					nextInterrupted := tc.name == "waiting for a header" || tc.name == "after 1 header byte" || tc.name == "inside the length" ||
+						(tc.name == "inside the masking key" && sd.name == "server")
+					if rd.name == "Next" && !nextInterrupted {
+						// Next returns as soon as a header is in: the
+						// interruption then hits the body, which cannot
+						// take a new context; TestBodyReadInterrupted
+						// covers that.
+						continue
+					}
 					t.Run(fmt.Sprintf("%s/%s/%s/%s", sd.name, rd.name, tc.name, how), func(t *testing.T) {
 						c, raw := sd.pair(t)
 						s := raw.fs()
 						want := payload
 						if strings.Contains(tc.name, "rune") {
 							want = "ab😀cd"
-						}
-						nextInterrupted := tc.name == "waiting for a header" || tc.name == "after 1 header byte" || tc.name == "inside the length" ||
-							(tc.name == "inside the masking key" && sd.name == "server")
-						if rd.name == "Next" && !nextInterrupted {
-							// Next returns as soon as a header is in: the
-							// interruption then hits the body, which
-							// cannot take a new context; covered by
-							// TestBodyReadInterrupted.
-							t.Skip("Next returns before the payload")
 						}
 						raw.write(tc.first(s))
 						var ctx context.Context

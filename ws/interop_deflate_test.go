@@ -19,12 +19,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wesos/wesos/internal/testpeer"
 )
 
 const (
@@ -35,21 +36,13 @@ const (
 	dflPeerFrag   = 1 << 20          // fragment size of the peer's echo
 )
 
-// dflRequirePeer skips the test (fails it in CI) if Debian's Python cannot
-// import websockets.
+// dflRequirePeer skips the test under -short, and skips it (fails it in
+// CI) if Debian's Python cannot import websockets.
 func dflRequirePeer(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, dflPeerPython, "-I", "-c", "import websockets; print(websockets.__version__)").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("third-party peer missing: %s cannot import websockets (%v: %s); install python3-websockets", dflPeerPython, err, bytes.TrimSpace(out))
-		if v := os.Getenv("CI"); v != "" && v != "0" && !strings.EqualFold(v, "false") {
-			t.Fatal(msg + " (CI is set: skipping the peer is not allowed)")
-		}
-		t.Skip(msg)
-	}
-	t.Logf("peer: python3-websockets %s", bytes.TrimSpace(out))
+	testpeer.SkipShort(t, "permessage-deflate interop with python3-websockets")
+	testpeer.Require(t, "python3-websockets", "apt-get install python3-websockets",
+		dflPeerPython, "-I", "-c", "import websockets; print(websockets.__version__)")
 }
 
 // dflPeerEvent is one line the peer printed (see deflate_peer.py).

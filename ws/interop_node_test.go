@@ -24,6 +24,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wesos/wesos/internal/testpeer"
 	"github.com/wesos/wesos/ws"
 )
 
@@ -50,7 +51,7 @@ func nodeRequirePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := pkg.Dependencies["ws"]; !strings.HasPrefix(got, want+" ") {
-		interopMissing(t, fmt.Sprintf("ws %s is installed in %s but package.json pins %s; reinstall with: %s", got, nodeDir, want, install))
+		testpeer.Missing(t, "ws (Node)", install, fmt.Sprintf("ws %s is installed in %s but package.json pins %s", got, nodeDir, want))
 	}
 }
 

@@ -21,7 +21,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -32,6 +31,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wesos/wesos"
+	"github.com/wesos/wesos/internal/testpeer"
 	"github.com/wesos/wesos/ws"
 )
 
@@ -44,46 +44,23 @@ const (
 	interopBigSize = 8 << 20
 )
 
-// interopInCI reports whether the tests run in CI, where skipping the peer is
-// not allowed.
-func interopInCI() bool {
-	v := os.Getenv("CI")
-	return v != "" && v != "0" && !strings.EqualFold(v, "false")
-}
-
-// interopRequirePeer skips the test (fails it in CI) if Debian's Python
-// cannot import websockets, and logs the version it finds.
+// interopRequirePeer skips the test under -short, and skips it (fails it
+// in CI) if Debian's Python cannot import websockets; it logs the version it
+// finds.
 func interopRequirePeer(t *testing.T) {
 	t.Helper()
 	interopRequireProgram(t, "python3-websockets", "apt-get install python3-websockets",
 		interopPython, "-I", "-c", "import websockets; print(websockets.__version__)")
 }
 
-// interopRequireProgram runs probe, a command that prints the version of a
-// third-party peer (name), and returns that version. If the probe fails it
-// skips the test, or fails it in CI, saying how to install the peer.
+// interopRequireProgram skips the test under -short; otherwise it runs
+// probe, a command that prints the version of a third-party peer (name),
+// and returns that version. If the probe fails it skips the test, or fails
+// it in CI, saying how to install the peer.
 func interopRequireProgram(t *testing.T, name, install string, probe ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, probe[0], probe[1:]...).CombinedOutput()
-	if err != nil {
-		interopMissing(t, fmt.Sprintf("third-party peer missing: %s does not run (%v: %s); install it with: %s",
-			strings.Join(probe, " "), err, bytes.TrimSpace(out), install))
-	}
-	version := string(bytes.TrimSpace(out))
-	t.Logf("peer: %s %s", name, version)
-	return version
-}
-
-// interopMissing skips the test for want of a third-party peer (msg says
-// which and how to install it), or fails it in CI.
-func interopMissing(t *testing.T, msg string) {
-	t.Helper()
-	if interopInCI() {
-		t.Fatal(msg + " (CI is set: skipping the peer is not allowed)")
-	}
-	t.Skip(msg)
+	testpeer.SkipShort(t, "interop with "+name)
+	return testpeer.Require(t, name, install, probe...)
 }
 
 // interopNoLeaks fails the test if it leaves goroutines behind. Call it first

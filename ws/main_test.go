@@ -1,11 +1,25 @@
 package ws
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/wesos/wesos/internal/testpeer"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them: every
-// connection, server and helper a test starts must end.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// connection, server and helper a test starts must end. At the end it says
+// which third-party peers were missing, if any: their tests were skipped.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testpeer.Report("ws")
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goleak: Errors on successful test run: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wesos/wesos/internal/testpeer"
 	"github.com/wesos/wesos/ws"
 )
 
@@ -98,14 +99,13 @@ func chatInBrowser(t *testing.T, compress bool) {
 	}
 }
 
-// needChromium skips the test when Chromium is missing, unless on CI.
+// needChromium skips the test under -short, and when Chromium is missing
+// (unless on CI, where that fails it).
 func needChromium(t *testing.T) {
 	t.Helper()
+	testpeer.SkipShort(t, "the chat in headless Chromium")
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must run the browser test, but Chromium is missing: %v", err)
-		}
-		t.Skipf("Chromium is not installed (%v); apt-get install chromium", err)
+		testpeer.Missing(t, "Chromium", "apt-get install chromium", err.Error())
 	}
 }
 

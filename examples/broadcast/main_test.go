@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,12 +14,24 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wesos/wesos/examples/internal/extest"
+	"github.com/wesos/wesos/internal/testpeer"
 	"github.com/wesos/wesos/ws"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind: servers,
-// connections and browser processes all end with their test.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// connections and browser processes all end with their test. At the end it
+// says whether Chromium was missing (the browser tests were skipped).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testpeer.Report("examples/broadcast")
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goleak: Errors on successful test run: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // startChat serves the chat on ln, in-process, until stop is called or the
 // test ends. stop shuts the server down gracefully, as Ctrl-C does.
