@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/wesos/wesos/examples/internal/extest"
+	"github.com/wesos/wesos/internal/browsertest"
 	"github.com/wesos/wesos/ws"
 )
 
@@ -98,7 +99,6 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 
 	b := startChromium(t, ctx, "--ignore-certificate-errors") // the certificate is self-signed
 	pages := []*page{b.open(t, ctx, url), b.open(t, ctx, url)}
-	b.pages = pages
 	connected := func(srv *ws.Server) func(states []pageState) bool {
 		return func(states []pageState) bool {
 			for _, s := range states {
@@ -140,7 +140,7 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 
 	// Page 1, reloaded, comes over HTTP/2 again and so does its WebSocket,
 	// while page 2 keeps the one it has: they chat all the same.
-	if err := b.cdp.call(ctx, pages[0].session, "Page.reload", nil, nil, 10*time.Second); err != nil {
+	if err := b.Call(ctx, pages[0].Session, "Page.reload", nil, nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	b.eventually(t, ctx, "page 1 reloaded and connected, 2 online", func(states []pageState) bool {
@@ -156,8 +156,8 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 	pages[1].say(t, ctx, long)
 	b.eventually(t, ctx, "the other long message on both pages", showing(strings.TrimSpace(long)))
 
-	if os.Getenv(screenshotEnv) != "" {
-		b.screenshots(t)
+	if os.Getenv(browsertest.ScreenshotEnv) != "" {
+		b.Screenshots(t)
 	}
 }
 
@@ -173,12 +173,10 @@ type handshakes struct{ requests, responses int }
 func (s *handshakes) check(t *testing.T, rec *requestLog, b *browser, compress bool) (h2 int) {
 	t.Helper()
 	reqs := rec.get()[s.requests:]
-	var resps []cdpResponse
+	var resps []browsertest.Response
 	// Chromium's report may come a little after the page saw its socket open.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		b.mu.Lock()
-		resps = slices.Clone(b.responses[s.responses:])
-		b.mu.Unlock()
+		resps = b.Responses()[s.responses:]
 		if len(resps) >= len(reqs) || time.Now().After(deadline) {
 			break
 		}
@@ -227,9 +225,7 @@ func (s *handshakes) check(t *testing.T, rec *requestLog, b *browser, compress b
 // order.
 func (b *browser) checkDocuments(t *testing.T, want ...string) {
 	t.Helper()
-	b.mu.Lock()
-	docs := slices.Clone(b.documents)
-	b.mu.Unlock()
+	docs := b.Documents()
 	if !slices.Equal(docs, want) {
 		t.Errorf("the pages were loaded over %q, want %q", docs, want)
 	}
