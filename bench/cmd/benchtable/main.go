@@ -26,9 +26,14 @@ import (
 	"github.com/wesos/wesos/bench/internal/stats"
 )
 
-// libs is the column order; raw is the ceiling, not a peer.
+// wsLibs are the WebSocket servers, in column order. Every table takes its
+// columns from here, so another entry (wesos on a raw listener beside wesos
+// on net/http, say) is one line here plus its file in servers/ registering
+// the same name. Only peers are ever the "best peer".
+var wsLibs = []string{"wesos", "gorilla", "coder", "gobwas", "gws"}
+
 var (
-	libs  = []string{"wesos", "gorilla", "coder", "gobwas", "gws", "raw"}
+	libs  = append(append([]string{}, wsLibs...), "raw")  // wsLibs and the naive raw-TCP echo (not a peer)
 	peers = []string{"gorilla", "coder", "gobwas", "gws"} // the competitors "best peer" is taken from
 )
 

@@ -210,7 +210,7 @@ func renderEcho(b *strings.Builder, res *Results) {
 		{metric{"Round trip p50, µs (lower is better)", false, sig}, func(e *stats.Echo) float64 { return e.P50us }, false},
 		{metric{"Round trip p99, µs (lower is better)", false, sig}, func(e *stats.Echo) float64 { return e.P99us }, false},
 	}
-	cols := append([]string{"eff."}, libs[:5]...)
+	cols := append([]string{"eff."}, wsLibs...)
 	cols = append(cols, "best peer", "raw TCP (ceiling)", "wesos ÷ raw")
 	for _, m := range metrics {
 		fmt.Fprintf(b, "### %s\n\n", m.name)
@@ -228,7 +228,7 @@ func renderEcho(b *strings.Builder, res *Results) {
 			}
 			bl, bv, bok := best(vals, m.higher)
 			cells := []string{fmt.Sprint(res.EchoEff[k.String()])}
-			for _, lib := range libs[:5] {
+			for _, lib := range wsLibs {
 				v, has := vals[lib]
 				mark := ""
 				if has && m.tp {
@@ -267,7 +267,7 @@ func renderEcho(b *strings.Builder, res *Results) {
 func renderIdle(b *strings.Builder, res *Results) {
 	fmt.Fprintf(b, "## Idle connections\n\n")
 	fmt.Fprintf(b, "Each connection is opened, echoes one 16 B message, then stays idle; after %s the server's VmRSS growth over its baseline is divided by the connections, then /debug runs a GC and reports HeapInuse+StackInuse and goroutines. Both processes raise their soft open-file limit to the hard one (20,000 here); the largest count leaves room for the processes' other descriptors. Lower is better.\n\n", "2 s")
-	cols := append([]string{}, libs[:5]...)
+	cols := append([]string{}, wsLibs...)
 	cols = append(cols, "best peer")
 	header(b, "per connection", cols)
 	for pi, target := range res.Plan.IdleCounts {
@@ -292,7 +292,7 @@ func renderIdle(b *strings.Builder, res *Results) {
 			}
 			bl, bv, bok := best(vals, false)
 			var cells []string
-			for _, lib := range libs[:5] {
+			for _, lib := range wsLibs {
 				v, has := vals[lib]
 				cells = append(cells, cell(v, has, bv, bok, r.format, ""))
 			}
@@ -304,13 +304,13 @@ func renderIdle(b *strings.Builder, res *Results) {
 			fmt.Fprintf(b, "| %s at %s | %s |\n", r.name, plural(target, "conn"), strings.Join(cells, " | "))
 		}
 		var short []string
-		for _, lib := range libs[:5] {
+		for _, lib := range wsLibs {
 			if n, ok := reached[lib]; ok && n < target {
 				short = append(short, fmt.Sprintf("%s reached %s", lib, commas(float64(n), 0)))
 			}
 		}
 		if len(short) > 0 {
-			fmt.Fprintf(b, "| (at %s: %s) | | | | | | |\n", commas(float64(target), 0), strings.Join(short, ", "))
+			fmt.Fprintf(b, "| (at %s: %s) |%s\n", commas(float64(target), 0), strings.Join(short, ", "), strings.Repeat(" |", len(cols)))
 		}
 	}
 	b.WriteString("\n")
@@ -321,7 +321,7 @@ func renderBroadcast(b *strings.Builder, res *Results) {
 	fmt.Fprintf(b, "## Broadcast to %s subscribers\n\n", commas(float64(p.Subs), 0))
 	fmt.Fprintf(b, "One publisher connection sends %d B messages to the broadcast server, which relays each to every connection (the %s subscribers and the publisher). The publisher keeps %d messages in flight, a message counting as done when every subscriber has it; latency is publish → receipt at each subscriber (timestamp inside the message). Warm-up %v, %v measured; server CPU is divided by subscriber deliveries.\n\n",
 		p.BcastSize, commas(float64(p.Subs), 0), p.Window, p.Warm, p.Dur)
-	cols := append([]string{}, libs[:5]...)
+	cols := append([]string{}, wsLibs...)
 	cols = append(cols, "best peer")
 	header(b, "", cols)
 	rows := []struct {
@@ -343,7 +343,7 @@ func renderBroadcast(b *strings.Builder, res *Results) {
 		}
 		bl, bv, bok := best(vals, r.higher)
 		var cells []string
-		for _, lib := range libs[:5] {
+		for _, lib := range wsLibs {
 			v, has := vals[lib]
 			mark := ""
 			if has && r.tp {
@@ -375,7 +375,7 @@ var streamHow = map[string]string{
 func renderStream(b *strings.Builder, res *Results) {
 	fmt.Fprintf(b, "## Streaming relay of one %s message\n\n", sizeName(res.Plan.StreamSize))
 	fmt.Fprintf(b, "A publisher sends one %s message (a single frame) to the broadcast server; a subscriber and the publisher receive it (every byte range sampled). The peers cannot stream a message through their broadcast, so they are measured with their buffering approach (their read limit raised to 2 GiB). Peak RSS is the server's VmHWM (a fresh process per server).\n\n", sizeName(res.Plan.StreamSize))
-	cols := append([]string{}, libs[:5]...)
+	cols := append([]string{}, wsLibs...)
 	cols = append(cols, "best peer")
 	header(b, "", cols)
 	rows := []struct {
@@ -394,7 +394,7 @@ func renderStream(b *strings.Builder, res *Results) {
 		}
 		bl, bv, bok := best(vals, r.higher)
 		var cells []string
-		for _, lib := range libs[:5] {
+		for _, lib := range wsLibs {
 			v, has := vals[lib]
 			cells = append(cells, cell(v, has, bv, bok, r.format, ""))
 		}
@@ -406,7 +406,7 @@ func renderStream(b *strings.Builder, res *Results) {
 		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(cells, " | "))
 	}
 	var how []string
-	for _, lib := range libs[:5] {
+	for _, lib := range wsLibs {
 		how = append(how, streamHow[lib])
 	}
 	fmt.Fprintf(b, "| how | %s | |\n\n", strings.Join(how, " | "))
