@@ -29,8 +29,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wesos/wesos/examples/internal/extest"
 	"github.com/wesos/wesos/internal/browsertest"
+	"github.com/wesos/wesos/internal/extest"
 	"github.com/wesos/wesos/ws"
 )
 

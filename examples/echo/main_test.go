@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/wesos/wesos/examples/internal/extest"
+	"github.com/wesos/wesos/internal/extest"
 	"github.com/wesos/wesos/ws"
 )
 

@@ -1,12 +1,14 @@
-// Package extest holds what the examples' tests share: building an example
-// into a real binary, running it, reading its output and stopping it with a
-// signal, the way a user at a terminal would.
+// Package extest holds what the tests of the examples and of the wesos
+// command share: building the package into a real binary, running it,
+// reading its output and stopping it with a signal, the way a user at a
+// terminal would.
 package extest
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -40,16 +42,28 @@ func Logger(t testing.TB) *slog.Logger {
 // into a binary in t.TempDir and returns its path.
 func Build(t testing.TB) string {
 	t.Helper()
+	bin, err := BuildIn(t.TempDir(), "example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// BuildIn compiles the package in the working directory into dir/name,
+// with the extra go build flags, and returns the binary's path. It is for
+// a TestMain that builds once for all the tests.
+func BuildIn(dir, name string, flags ...string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	bin := filepath.Join(t.TempDir(), "example")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
+	bin := filepath.Join(dir, name)
+	args := append(append([]string{"build", "-o", bin}, flags...), ".")
+	out, err := exec.Command(goBin, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 // Process is a running example binary.
@@ -86,6 +100,20 @@ func Start(t testing.TB, bin string, stdin io.Reader, args ...string) *Process {
 		}
 	})
 	return p
+}
+
+// Pid returns the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done returns a channel closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Signal sends sig to the process.
+func (p *Process) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v: %v", sig, err)
+	}
 }
 
 // Stdout returns what the process has written to its standard output.
