@@ -26,8 +26,8 @@ import (
 // as it streams, to every open socket.
 func Example_broadcast() {
 	var srv *ws.Server
-	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		wesos.Pipe(ctx, srv, c)
+	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		return wesos.Pipe(ctx, srv, c)
 	}, nil)
 	http.ListenAndServe("localhost:8080", srv)
 }
@@ -35,8 +35,8 @@ func Example_broadcast() {
 // An echo server, and a client that talks to it.
 func ExamplePipe() {
 	ctx := context.Background()
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		return wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
 	}, nil)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -89,11 +89,11 @@ func Example_merge() {
 // of values.
 func Example_typed() {
 	ctx := context.Background()
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		numbers := ws.JSON[int](c) // one JSON value per message, both ways
 		even := flow.Filter(numbers, func(n int) bool { return n%2 == 0 })
 		squares := flow.Map(even, func(_ context.Context, n int) (int, error) { return n * n, nil })
-		wesos.Pipe(ctx, numbers, squares)
+		return wesos.Pipe(ctx, numbers, squares) // a message that is not a number: closed with 1007
 	}, nil)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -118,7 +118,7 @@ func Example_typed() {
 // that answers what is not a number with an error reply, and goes on.
 func Example_recover() {
 	ctx := context.Background()
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		lines := ws.Strings(c) // one string per message, both ways
 		numbers := flow.Map(lines, func(_ context.Context, s string) (float64, error) {
 			return strconv.ParseFloat(s, 64)
@@ -131,7 +131,7 @@ func Example_recover() {
 			sum, n = sum+v, n+1
 			return strconv.FormatFloat(sum/n, 'f', -1, 64), nil
 		})
-		wesos.Pipe(ctx, lines, averages)
+		return wesos.Pipe(ctx, lines, averages)
 	}, nil)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

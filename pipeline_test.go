@@ -59,8 +59,8 @@ func dial(t *testing.T, ctx context.Context, url string) *ws.Conn {
 // to every socket.
 func relayServer(opts *ws.AcceptOptions) *ws.Server {
 	var srv *ws.Server
-	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		wesos.Pipe(ctx, srv, c)
+	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		return wesos.Pipe(ctx, srv, c)
 	}, opts)
 	return srv
 }
@@ -363,12 +363,12 @@ type alert struct {
 // A data-transformation server built from flows: JSON readings in, alerts
 // for the high ones out.
 func TestPipelineJSONTransform(t *testing.T) {
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		high := flow.Filter(ws.JSON[reading](c), func(r reading) bool { return r.Value > 100 })
 		alerts := flow.Map(high, func(_ context.Context, r reading) (alert, error) {
 			return alert{Sensor: r.Sensor, Level: "high"}, nil
 		})
-		wesos.Pipe(ctx, ws.JSON[alert](c), alerts)
+		return wesos.Pipe(ctx, ws.JSON[alert](c), alerts)
 	}, nil)
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -400,16 +400,17 @@ func TestPipelineJSONTransform(t *testing.T) {
 // message by message while each body is still valid.
 func TestPipelineMerge(t *testing.T) {
 	const sockets, perSocket = 4, 50
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		name := c.Subprotocol()
 		for i := range perSocket {
 			// Large enough to span several frames and reads.
 			msg := name + ":" + fmt.Sprint(i) + ":" + strings.Repeat("y", 20000)
 			if err := c.Write(ctx, ws.Text, []byte(msg)); err != nil {
-				return
+				return err
 			}
 		}
 		c.Close(ws.StatusNormalClosure, "done")
+		return nil
 	}, &ws.AcceptOptions{Subprotocols: []string{"a", "b", "c", "d"}})
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

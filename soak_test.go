@@ -219,9 +219,9 @@ func soakPhase(t *testing.T, plan soakPlan) {
 	defer cancel()
 
 	var srv *ws.Server
-	handler := func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, srv, c) }
+	handler := func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, srv, c) }
 	if plan.Mode == "echo" {
-		handler = func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, c, c) }
+		handler = func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, c, c) }
 	}
 	srv = ws.NewServer(handler, &ws.AcceptOptions{ErrorLog: slog.New(slog.DiscardHandler)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

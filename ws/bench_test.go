@@ -176,7 +176,7 @@ func BenchmarkEchoBurst(b *testing.B) {
 // per message (its frame, shared by all), not per receiver.
 func BenchmarkBroadcast(b *testing.B) {
 	const receivers = 16
-	srv := NewServer(func(ctx context.Context, c *Conn) { readAll(ctx, c) }, &AcceptOptions{BroadcastQueue: 64 << 20})
+	srv := NewServer(func(ctx context.Context, c *Conn) error { readAll(ctx, c); return nil }, &AcceptOptions{BroadcastQueue: 64 << 20})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Shutdown(context.Background())

@@ -170,9 +170,10 @@ func TestCoalesceOrder(t *testing.T) {
 // wrapper cannot see; the bench module measures its effect).
 func TestBroadcastBatch(t *testing.T) {
 	conns := make(chan *Conn, 1)
-	srv := NewServer(func(ctx context.Context, c *Conn) {
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
 		conns <- c
 		readAll(ctx, c)
+		return nil
 	}, nil)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

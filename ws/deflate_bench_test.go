@@ -44,8 +44,8 @@ func (c dflCountingConn) Write(p []byte) (int, error) {
 // dflEchoServer starts an echo Server (wesos.Pipe(ctx, c, c)) with
 // compression opts on 127.0.0.1 and returns its ws:// URL.
 func dflEchoServer(b testing.TB, opts *CompressionOptions) string {
-	srv := NewServer(func(ctx context.Context, c *Conn) {
-		wesos.Pipe(ctx, c, c)
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		return wesos.Pipe(ctx, c, c)
 	}, &AcceptOptions{Compression: opts})
 	return "ws://" + dflHTTPServer(b, srv)
 }
@@ -144,8 +144,8 @@ func BenchmarkDeflateIdleConn(b *testing.B) {
 // connection they hold once idle.
 func dflIdleConnMemory(b *testing.B, opts *CompressionOptions, n int) (heap, stack float64) {
 	b.StopTimer()
-	srv := NewServer(func(ctx context.Context, c *Conn) {
-		wesos.Pipe(ctx, c, c)
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		return wesos.Pipe(ctx, c, c)
 	}, &AcceptOptions{Compression: opts})
 	hs := dflNewHTTPServer(srv)
 	url := "ws" + hs.URL[len("http"):]

@@ -506,9 +506,10 @@ func TestDeflateNegotiateEndToEnd(t *testing.T) {
 		for _, cliTakeover := range []bool{false, true} {
 			t.Run(dflTakeoverName(srvTakeover)+"-"+dflTakeoverName(cliTakeover), func(t *testing.T) {
 				conns := make(chan *Conn, 1)
-				srv := NewServer(func(ctx context.Context, c *Conn) {
+				srv := NewServer(func(ctx context.Context, c *Conn) error {
 					conns <- c
 					_, _ = io.Copy(io.Discard, dflReaderOf(ctx, c))
+					return nil
 				}, &AcceptOptions{Compression: &CompressionOptions{ContextTakeover: srvTakeover}})
 				hs := dflHTTPServer(t, srv)
 				c, resp, err := Dial(testCtx(t), "ws://"+hs, &DialOptions{Compression: &CompressionOptions{ContextTakeover: cliTakeover}})
@@ -583,9 +584,10 @@ func dflHTTPServer(t testing.TB, h http.Handler) string {
 // it plain.
 func TestDeflateSmallServerWindow(t *testing.T) {
 	conns := make(chan *Conn, 1)
-	srv := NewServer(func(ctx context.Context, c *Conn) {
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
 		conns <- c
 		<-ctx.Done()
+		return nil
 	}, &AcceptOptions{Compression: &CompressionOptions{}})
 	host := dflHTTPServer(t, srv)
 	resp, raw := rawRequest(t, host, upgradeRequest(host, "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=9"))

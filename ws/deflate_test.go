@@ -26,14 +26,14 @@ import (
 
 func TestDeflateEcho(t *testing.T) {
 	for _, takeover := range []bool{false, true} {
-		srv := httptest.NewServer(NewServer(func(ctx context.Context, c *Conn) {
+		srv := httptest.NewServer(NewServer(func(ctx context.Context, c *Conn) error {
 			for {
 				m, err := c.Next(ctx)
 				if err != nil {
-					return
+					return err
 				}
 				if err := c.Send(ctx, m); err != nil {
-					return
+					return err
 				}
 			}
 		}, &AcceptOptions{Compression: &CompressionOptions{ContextTakeover: takeover}}))
@@ -375,8 +375,8 @@ func dflDialRecorded(t testing.TB, url string, opts *DialOptions) (*Conn, *dflWi
 // frames (an uncompressed message is always allowed).
 func TestDeflateBroadcast(t *testing.T) {
 	var srv *Server
-	srv = NewServer(func(ctx context.Context, c *Conn) {
-		wesos.Pipe(ctx, srv, c)
+	srv = NewServer(func(ctx context.Context, c *Conn) error {
+		return wesos.Pipe(ctx, srv, c)
 	}, &AcceptOptions{ReadLimit: 64 << 20, Compression: &CompressionOptions{ContextTakeover: true}})
 	url := "ws://" + dflHTTPServer(t, srv)
 
@@ -657,8 +657,8 @@ func TestDeflateBoundedMemory(t *testing.T) {
 				size /= 32
 			}
 			copts := &CompressionOptions{ContextTakeover: tc.takeover}
-			srv := NewServer(func(ctx context.Context, c *Conn) {
-				wesos.Pipe(ctx, c, c)
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
+				return wesos.Pipe(ctx, c, c)
 			}, &AcceptOptions{ReadLimit: 1 << 20, Compression: copts})
 			host := dflHTTPServer(t, srv)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -7,7 +7,7 @@
 // A server in three lines, relaying every message to every socket:
 //
 //	var srv *ws.Server
-//	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, srv, c) }, nil)
+//	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, srv, c) }, nil)
 //	http.ListenAndServe("localhost:8080", srv)
 //
 // and a client:

@@ -15,8 +15,8 @@ import (
 
 // echoServer starts an echo server for the examples; stop ends it.
 func echoServer() (url string, stop func()) {
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		return wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
 	}, nil)
 	hs := httptest.NewServer(srv)
 	return hs.URL, hs.Close
@@ -85,10 +85,10 @@ func ExampleConn_Send() {
 // A Server is a Sink too: Send broadcasts a message to every open connection.
 func ExampleServer_Send() {
 	ctx := context.Background()
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		for { // read (and drop) what the client sends until it closes
 			if _, err := c.Next(ctx); err != nil {
-				return
+				return err // io.EOF once it closes: the Server answers 1000
 			}
 		}
 	}, nil)

@@ -704,18 +704,19 @@ func testH2ServerBroadcast(t *testing.T) {
 	ctx := testCtx(t)
 	handlerErrs := make(chan error, 4)
 	var srv *Server
-	srv = NewServer(func(ctx context.Context, c *Conn) {
+	srv = NewServer(func(ctx context.Context, c *Conn) error {
 		typ, b, err := c.Read(ctx)
 		if err != nil {
 			handlerErrs <- err
-			return
+			return nil
 		}
 		if string(b) == "echo once" {
 			handlerErrs <- c.Write(ctx, typ, b)
-			return // the Server closes c with 1000
+			return nil // the Server closes c with 1000
 		}
 		_, err = readAll(ctx, c) // until Shutdown's close
 		handlerErrs <- err
+		return nil
 	}, &AcceptOptions{CloseTimeout: time.Second})
 	hs := startH2Server(t, srv)
 	rt := newH2Client(t, hs)

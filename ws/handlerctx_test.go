@@ -24,7 +24,7 @@ func TestHandlerContext(t *testing.T) {
 		readErr error
 	}
 	runs := make(chan *handlerRun, 2)
-	srv := NewServer(func(ctx context.Context, c *Conn) {
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
 		r := &handlerRun{ctx: ctx, afterCh: make(chan struct{})}
 		r.child, r.cancel = context.WithCancel(ctx) // ends with ctx; r.cancel at the end
 		context.AfterFunc(ctx, func() { close(r.afterCh) })
@@ -38,6 +38,7 @@ func TestHandlerContext(t *testing.T) {
 		}
 		_, _, r.readErr = c.Read(ctx) // blocks until Shutdown or the peer closes
 		runs <- r
+		return nil
 	}, &AcceptOptions{CloseTimeout: time.Second})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

@@ -340,9 +340,10 @@ func TestDeflateInteropPythonClient(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			conns := make(chan *Conn, 1)
 			done := make(chan struct{})
-			srv := NewServer(func(ctx context.Context, c *Conn) {
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
 				conns <- c
 				<-done // the test drives the connection
+				return nil
 			}, &AcceptOptions{ReadLimit: 64 << 20, Compression: tc.srv})
 			host := dflHTTPServer(t, srv)
 			p := dflStartPeer(t, "client", "ws://"+host+"/", dflPeerConfig(t, tc.py))

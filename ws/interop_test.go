@@ -520,9 +520,10 @@ func interopStartServer(t *testing.T, configure ...func(*ws.AcceptOptions)) *int
 	for _, f := range configure {
 		f(opts)
 	}
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		s.conns <- c
 		s.ends <- wesos.Pipe(ctx, c, c)
+		return nil
 	}, opts)
 	hs := httptest.NewServer(srv) // 127.0.0.1
 	t.Cleanup(func() {

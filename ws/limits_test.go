@@ -102,7 +102,7 @@ func TestServerHandshakeHeaderBound(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var handled atomic.Int64
-			srv := NewServer(func(ctx context.Context, c *Conn) { handled.Add(1) }, nil)
+			srv := NewServer(func(ctx context.Context, c *Conn) error { handled.Add(1); return nil }, nil)
 			hs := httptest.NewUnstartedServer(srv)
 			hs.Config.MaxHeaderBytes = tc.maxBytes
 			hs.Start()

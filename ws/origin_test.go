@@ -45,9 +45,10 @@ func TestOriginThroughServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var handled atomic.Int64
 			var logged bytes.Buffer
-			srv := NewServer(func(ctx context.Context, c *Conn) {
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
 				handled.Add(1)
 				c.Write(ctx, Text, []byte("secret"))
+				return nil
 			}, &AcceptOptions{
 				OriginPatterns:          tc.patterns,
 				InsecureSkipOriginCheck: tc.skip,

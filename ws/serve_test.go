@@ -33,18 +33,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestServerLifecycle(t *testing.T) {
 	handlerErrs := make(chan error, 4)
 	var srv *Server
-	srv = NewServer(func(ctx context.Context, c *Conn) {
+	srv = NewServer(func(ctx context.Context, c *Conn) error {
 		typ, b, err := c.Read(ctx)
 		if err != nil {
 			handlerErrs <- err
-			return
+			return nil
 		}
 		if string(b) == "echo once" {
 			handlerErrs <- c.Write(ctx, typ, b)
-			return // the Server closes c with 1000
+			return nil // the Server closes c with 1000
 		}
 		_, err = readAll(ctx, c) // until Shutdown's close
 		handlerErrs <- err
+		return nil
 	}, &AcceptOptions{CloseTimeout: time.Second})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -126,11 +127,12 @@ func TestServerLifecycle(t *testing.T) {
 func TestServerListDepartures(t *testing.T) {
 	const total, leave = 24, 18
 	quit := make(chan struct{}, total)
-	srv := NewServer(func(ctx context.Context, c *Conn) {
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
 		select {
 		case <-quit: // the handler returns: the Server closes c
 		case <-ctx.Done():
 		}
+		return nil
 	}, &AcceptOptions{CloseTimeout: 100 * time.Millisecond}) // the raw clients never answer a close
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -188,7 +190,7 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 	opts := &AcceptOptions{CloseTimeout: 100 * time.Millisecond}
 
 	t.Run("Conn.Send", func(t *testing.T) {
-		srv := NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, c, c) }, opts)
+		srv := NewServer(func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, c, c) }, opts)
 		hs := httptest.NewServer(srv)
 		defer hs.Close()
 		defer srv.Shutdown(context.Background())
@@ -202,7 +204,7 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 
 	t.Run("Server.Send", func(t *testing.T) {
 		var srv *Server
-		srv = NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, srv, c) }, opts)
+		srv = NewServer(func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, srv, c) }, opts)
 		hs := httptest.NewServer(srv)
 		defer hs.Close()
 		defer srv.Shutdown(context.Background())
@@ -224,7 +226,7 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 // sender is failed with 1008; a slow sender that keeps sending is not.
 func TestBroadcastStall(t *testing.T) {
 	var srv *Server
-	srv = NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, srv, c) },
+	srv = NewServer(func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, srv, c) },
 		&AcceptOptions{StallTimeout: 300 * time.Millisecond, CloseTimeout: 100 * time.Millisecond})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

@@ -40,13 +40,26 @@ const broadcastChunk = 64 << 10
 // broadcasts to all of them: the Go form of the seed's server, where
 // wesos.Pipe(ctx, srv, c) relays every message of c to every socket.
 //
-// When a handler returns, its connection is closed with 1000 (if it is not
-// closed already). Shutdown sends 1001 to every connection and waits for the
-// handlers; a handler that returns once Shutdown has begun leaves its
-// connection to Shutdown, so it too gets every broadcast Send accepted and
-// then 1001.
+// When a handler returns, its connection is closed (if it is not closed
+// already) with the code its error says, and an error that is not a clean
+// end goes to the error log:
+//
+//   - nil, or an error matching io.EOF (a peer's 1000 or 1001, the end of a
+//     source): 1000;
+//   - a CloseError (under errors.As): its code and reason, so a handler
+//     chooses its close with return ws.CloseError{Code: 4001, Reason: "..."};
+//   - a *ProtocolError (the peer broke the protocol): its code;
+//   - a *DecodeError (a message that could not be decoded, from Typed or
+//     wrapped by the handler): 1007, and any other error with a method
+//     Code() StatusCode: that code;
+//   - anything else, and a handler that panics: 1011, with the reason
+//     "internal error" (the error's text stays in the log).
+//
+// Shutdown sends 1001 to every connection and waits for the handlers; a
+// handler that returns once Shutdown has begun leaves its connection to
+// Shutdown, so it too gets every broadcast Send accepted and then 1001.
 type Server struct {
-	handler func(ctx context.Context, c *Conn)
+	handler func(ctx context.Context, c *Conn) error
 	opts    AcceptOptions
 	log     *slog.Logger
 	queue   int64
@@ -75,7 +88,7 @@ type Server struct {
 // handler itself and returns once the connection is closed. The handler's
 // ctx carries the request context's values and ends when Shutdown closes
 // the connections. opts may be nil.
-func NewServer(handler func(ctx context.Context, c *Conn), opts *AcceptOptions) *Server {
+func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOptions) *Server {
 	s := &Server{handler: handler, peers: make(map[*Conn]*peer)}
 	if opts != nil {
 		s.opts = *opts
@@ -165,14 +178,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // a goroutine whose deepest call stays within its first 2 KiB stack never
 // grows it.
 func (s *Server) serve(p *peer) {
-	defer s.finish(p)
-	s.handler(p.ctx, p.c)
+	err := errHandlerPanicked // until the handler returns
+	defer s.finish(p, &err)
+	err = s.handler(p.ctx, p.c)
 }
 
-// finish ends a handler's connection when the handler has returned.
-func (s *Server) finish(p *peer) {
+// errHandlerPanicked stands for the result of a handler that panicked (over
+// HTTP/2, net/http recovers the panic; the connection still gets its close).
+var errHandlerPanicked = errors.New("ws: the handler panicked")
+
+// finish ends a handler's connection when the handler has returned *errp.
+func (s *Server) finish(p *peer, errp *error) {
 	defer s.handlers.Done()
 	c := p.c
+	herr := *errp
 	p.ctx.cancel()
 	s.mu.Lock()
 	closing := s.closing
@@ -200,7 +219,52 @@ func (s *Server) finish(p *peer) {
 		s.list, s.gone = live, 0
 	}
 	s.mu.Unlock()
-	c.Close(StatusNormalClosure, "")
+	code, reason, level := closeStatus(herr)
+	if herr != nil && !errors.Is(herr, io.EOF) {
+		if closing && (errors.Is(herr, context.Canceled) || errors.Is(herr, ErrServerClosed)) {
+			level = slog.LevelDebug // the handler ended because Shutdown began
+		}
+		s.log.Log(context.Background(), level, "ws: handler failed", "remote", c.RemoteAddr(), "code", int(code), "err", herr)
+	}
+	c.Close(code, reason)
+}
+
+// closeStatus maps the error a Server handler returned to the close code
+// and reason its connection is closed with (see Server), and to the level
+// at which the error is logged: an error of the server's own (1011) is an
+// error; the others say what the peer did or what the handler chose.
+func closeStatus(err error) (StatusCode, string, slog.Level) {
+	if err == nil {
+		return StatusNormalClosure, "", slog.LevelInfo
+	}
+	var ce CloseError
+	if errors.As(err, &ce) {
+		switch {
+		case ce.Code.validOnWire(), ce.Code == StatusNoStatusRcvd:
+			return ce.Code, ce.Reason, slog.LevelInfo
+		default:
+			// 1006 and the like: the connection has ended already
+			// (the peer vanished); the code only goes to the log.
+			return StatusInternalError, "internal error", slog.LevelInfo
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		return StatusNormalClosure, "", slog.LevelInfo
+	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) && pe.Code.validOnWire() {
+		return pe.Code, pe.Reason, slog.LevelInfo
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return de.Code(), "cannot decode message: " + de.Err.Error(), slog.LevelInfo
+	}
+	var coded interface{ Code() StatusCode }
+	if errors.As(err, &coded) && coded.Code().validOnWire() {
+		code := coded.Code()
+		return code, statusNames[code], slog.LevelInfo
+	}
+	return StatusInternalError, "internal error", slog.LevelError
 }
 
 // Len returns the number of open connections.

@@ -47,17 +47,17 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 
 	var srv *Server
-	srv = NewServer(func(ctx context.Context, c *Conn) {
+	srv = NewServer(func(ctx context.Context, c *Conn) error {
 		// The relay: every message of c is broadcast.
 		for {
 			_, p, err := c.Read(ctx)
 			if err != nil {
-				return
+				return err
 			}
 			err = srv.Send(ctx, Message{Type: Text, Body: bytes.NewReader(p)})
 			record(string(p), err)
 			if err != nil {
-				return
+				return err
 			}
 		}
 	}, &AcceptOptions{SlowTimeout: time.Minute}) // no client is dropped as slow here

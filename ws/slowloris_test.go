@@ -60,7 +60,7 @@ func TestSlowlorisHandshakes(t *testing.T) {
 	raiseNoFile(t, 2*conns+100)
 
 	var handled atomic.Int64
-	srv := NewServer(func(ctx context.Context, c *Conn) { handled.Add(1) }, nil)
+	srv := NewServer(func(ctx context.Context, c *Conn) error { handled.Add(1); return nil }, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 // (Without the race detector only: it makes every frame larger.)
 func TestEchoHandlerStack(t *testing.T) {
 	const n = 500
-	srv := NewServer(func(ctx context.Context, c *Conn) { wesos.Pipe(ctx, c, c) },
+	srv := NewServer(func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, c, c) },
 		&AcceptOptions{CloseTimeout: 100 * time.Millisecond}) // the raw clients never answer a close
 	hs := httptest.NewServer(srv)
 	defer hs.Close()

@@ -81,7 +81,9 @@ func Strings(c *Conn) *Typed[string] { return NewTyped(c, c, StringCodec()) }
 // message. It is Recoverable, so flow.Recover can skip the message or answer
 // it; a connection that ends because of it ends with its Code, 1007
 // (StatusInvalidFramePayloadData: the message's data was not what the
-// endpoint accepts).
+// endpoint accepts): a Server handler that returns it (or an error wrapping
+// it) has its connection closed with 1007. Wrap a decoding failure of your
+// own in a DecodeError for the same close.
 type DecodeError struct {
 	Err error
 }

@@ -16,9 +16,9 @@ func init() {
 		opts := &ws.AcceptOptions{ReadLimit: cfg.ReadLimit}
 		var srv *ws.Server
 		if cfg.Mode == "echo" {
-			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, c, c) }, opts)
+			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, c, c) }, opts)
 		} else {
-			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) { wesos.Pipe(ctx, srv, c) }, opts)
+			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, srv, c) }, opts)
 		}
 		return (&http.Server{Handler: srv}).Serve(ln)
 	})

@@ -47,10 +47,11 @@ func newChat(origins []string, compress bool, log *slog.Logger) (http.Handler, *
 	}
 	var srv *ws.Server
 	var room *roster
-	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		room.join(c)
 		err := wesos.Pipe(ctx, srv, c) // the chat: every message of c, as it streams, to every open socket
 		room.leave(c, err)
+		return err
 	}, opts)
 	room = &roster{presence: ws.NewTyped(nil, srv, ws.JSONCodec[presence]()), log: log}
 

@@ -31,21 +31,21 @@ type server struct {
 func startServer(t *testing.T, handle func(c *ws.Conn)) *server {
 	t.Helper()
 	s := &server{protos: make(chan string, 8), closes: make(chan error, 8)}
-	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		s.protos <- c.Subprotocol()
 		if handle != nil {
 			handle(c)
-			return
+			return nil
 		}
 		for {
 			typ, p, err := c.Read(ctx)
 			if err != nil {
 				s.closes <- err
-				return
+				return err
 			}
 			if err := c.Write(ctx, typ, p); err != nil {
 				s.closes <- err
-				return
+				return err
 			}
 		}
 	}, &ws.AcceptOptions{Subprotocols: []string{"echo"}})

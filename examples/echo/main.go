@@ -29,9 +29,9 @@ func newEcho(limit int64, compress bool) *ws.Server {
 	if compress {
 		opts.Compression = &ws.CompressionOptions{}
 	}
-	return ws.NewServer(func(ctx context.Context, c *ws.Conn) {
+	return ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		c.SetReadLimit(limit)
-		wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
+		return wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
 	}, opts)
 }
 

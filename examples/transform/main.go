@@ -69,11 +69,10 @@ func pipeline(readings wesos.Source[Reading]) wesos.Source[Report] {
 // newTransform returns the server: each connection's readings (decoded
 // from JSON) go through the pipeline, and its reports go back as JSON.
 func newTransform() *ws.Server {
-	return ws.NewServer(func(ctx context.Context, c *ws.Conn) {
-		err := wesos.Pipe(ctx, ws.JSON[Report](c), pipeline(ws.JSON[Reading](c)))
-		if de := (*ws.DecodeError)(nil); errors.As(err, &de) {
-			c.Close(ws.StatusInvalidFramePayloadData, "not a reading: "+de.Err.Error())
-		}
+	return ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		// A message that is not a Reading ends the pipeline with a
+		// *ws.DecodeError, which closes the connection with 1007.
+		return wesos.Pipe(ctx, ws.JSON[Report](c), pipeline(ws.JSON[Reading](c)))
 	}, &ws.AcceptOptions{ReadLimit: 64 << 10})
 }
 

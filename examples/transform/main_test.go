@@ -98,7 +98,7 @@ func TestTransform(t *testing.T) {
 	}
 	_, _, err := c.Read(ctx)
 	var ce ws.CloseError
-	if !errors.As(err, &ce) || ce.Code != ws.StatusInvalidFramePayloadData || !strings.HasPrefix(ce.Reason, "not a reading") {
+	if !errors.As(err, &ce) || ce.Code != ws.StatusInvalidFramePayloadData || !strings.HasPrefix(ce.Reason, "cannot decode message") {
 		t.Fatalf("got %v, want a close with 1007", err)
 	}
 }
