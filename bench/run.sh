@@ -3,7 +3,7 @@
 # every server side by side, prints the markdown table and writes it to
 # RESULTS.md (RESULTS-quick.md with -quick).
 #
-#   ./run.sh            # full run, about 15 minutes on 2 cores
+#   ./run.sh            # full run, about 12 minutes on 2 cores; also updates ../README.md
 #   ./run.sh -quick     # a small subset, under 2 minutes
 #   ./run.sh -only echo # one section (echo, idle, broadcast, stream)
 set -euo pipefail
@@ -13,4 +13,4 @@ command -v taskset >/dev/null || { echo "run.sh needs taskset (util-linux)" >&2;
 # Raise the soft open-file limit to the hard one (the programs do it too).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 go build -o bin/ ./cmd/benchserver ./cmd/benchload ./cmd/benchtable
-exec bin/benchtable -command "./run.sh" "$@"
+exec bin/benchtable -command "./run.sh" -readme ../README.md "$@"

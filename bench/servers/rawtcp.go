@@ -6,11 +6,12 @@ import (
 	"net"
 )
 
-// raw: the ceiling. A TCP echo with the same message boundaries as the
-// WebSocket servers but none of the protocol: each message is a 4-byte
-// big-endian length and its payload, unmasked. It writes back every read as
-// it arrives, after walking the length prefixes to keep the framing honest.
-// Echo only.
+// raw: a naive reference point, not a limit. A TCP echo with the same
+// message boundaries as the WebSocket servers but none of the protocol: each
+// message is a 4-byte big-endian length and its payload, unmasked. It writes
+// back every read as it arrives, after walking the length prefixes to keep
+// the framing honest: one read and one write per arrival, so a server that
+// joins its writes can beat it. Echo only.
 func init() {
 	register("raw", func(ln net.Listener, cfg Config) error {
 		if cfg.Mode != "echo" {

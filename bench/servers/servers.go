@@ -1,6 +1,6 @@
 // Package servers holds the same two servers — echo and broadcast — written
-// idiomatically with each library under comparison, plus a raw-TCP echo that
-// is the ceiling of this machine.
+// idiomatically with each library under comparison, plus a naive raw-TCP
+// echo as a reference point (not a limit: servers that batch writes beat it).
 //
 // Echo: every data message a connection sends comes back to it.
 // Broadcast: every data message any connection sends goes to every open

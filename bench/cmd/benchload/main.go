@@ -28,7 +28,7 @@ import (
 var (
 	scenario = flag.String("scenario", "echo", "check, echo, idle, broadcast or stream")
 	addr     = flag.String("addr", "127.0.0.1:9001", "server address (loopback only)")
-	raw      = flag.Bool("raw", false, "raw-TCP framing (the ceiling server)")
+	raw      = flag.Bool("raw", false, "raw-TCP framing (the naive raw TCP echo server)")
 	mode     = flag.String("mode", "echo", "check: the server's mode")
 	pid      = flag.Int("pid", 0, "server process id, for its CPU time and memory")
 	debugURL = flag.String("debug", "", "server's debug address (idle)")

@@ -3,7 +3,7 @@
 // process pinned to core 0, the one load generator (benchload) pinned to
 // core 1. run.sh builds the binaries and calls it.
 //
-//	benchtable [-quick] [-out RESULTS.md] [-bin bin]
+//	benchtable [-quick] [-out RESULTS.md] [-bin bin] [-readme ../README.md]
 package main
 
 import (
@@ -49,6 +49,7 @@ var (
 	renderOnly  = flag.String("render", "", "only re-render the markdown of a results JSON file (to -out) and print it")
 	quietWait   = flag.Duration("quietwait", time.Minute, "before each measurement, wait up to this long for other work on the machine to end")
 	niceness    = flag.Int("nice", 0, "run the servers and the load generator at this nice level (e.g. -5 to shield them from other work; 0: as is)")
+	readme      = flag.String("readme", "", "also write the summary table into this file (the README) between the lines "+readmeStart+" and "+readmeEnd)
 	quietBudget = flag.Duration("quietbudget", 10*time.Minute, "stop waiting for quiet once the run has waited this long in all")
 )
 
@@ -149,6 +150,7 @@ func main() {
 		if err := os.WriteFile(*outFile, []byte(md), 0o644); err != nil {
 			log.Fatal(err)
 		}
+		writeReadme(&res)
 		fmt.Print(md)
 		return
 	}
@@ -197,8 +199,42 @@ func main() {
 	if b, err := json.MarshalIndent(res, "", " "); err == nil {
 		os.WriteFile(*jsonFile, b, 0o644)
 	}
+	writeReadme(res)
 	fmt.Print(md)
 	log.Printf("wrote %s and %s in %v", *outFile, *jsonFile, res.Finished.Sub(res.Started).Round(time.Second))
+}
+
+// The lines of the README between which -readme writes the summary table.
+const (
+	readmeStart = "<!-- BENCHTABLE: written by bench/cmd/benchtable -readme -->"
+	readmeEnd   = "<!-- /BENCHTABLE -->"
+)
+
+// writeReadme replaces what lies between the markers of the -readme file
+// with the run's summary table, so that the README shows every row of the
+// last run and not a selection. A full run only: a quick or partial run
+// measures too little to stand for the library.
+func writeReadme(res *Results) {
+	if *readme == "" {
+		return
+	}
+	if res.Quick || *only != "" {
+		log.Printf("-readme: not written from a quick or partial run")
+		return
+	}
+	b, err := os.ReadFile(*readme)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, readmeStart), strings.Index(s, readmeEnd)
+	if i < 0 || j < i {
+		log.Fatalf("-readme: %s lacks the lines %q and %q", *readme, readmeStart, readmeEnd)
+	}
+	s = s[:i+len(readmeStart)] + "\n" + readmeBlock(res) + s[j:]
+	if err := os.WriteFile(*readme, []byte(s), 0o644); err != nil {
+		log.Fatal(err)
+	}
 }
 
 // ---- processes ----
