@@ -14,16 +14,13 @@ import (
 	"sync"
 	"time"
 
-	streams "github.com/reugn/go-streams/flow"
-
 	"github.com/wesos/wesos"
 	"github.com/wesos/wesos/flow"
-	"github.com/wesos/wesos/gostreams"
 	"github.com/wesos/wesos/ws"
 )
 
-// The seed's one-liner: a server that relays every message of every socket,
-// as it streams, to every open socket.
+// The one-liner: a server that relays every message of every socket, as it
+// streams, to every open socket.
 func Example_broadcast() {
 	var srv *ws.Server
 	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
@@ -177,21 +174,4 @@ func Example_hub() {
 	// Unordered output:
 	// ann [x y z]
 	// bob [x y z]
-}
-
-// go-streams operators run on wesos Sources through the gostreams adapter.
-func Example_goStreams() {
-	ctx := context.Background()
-	in := gostreams.Source(ctx, wesos.FromSlice("a", "b", "c", "d", "e")) // wesos → go-streams
-	batches := in.Via(streams.NewBatch[string](3, time.Second))           // any go-streams operator
-	out := gostreams.FromOutlet[[]string](batches)                        // go-streams → wesos
-
-	for b, err := range wesos.All(ctx, out) {
-		fmt.Println(b, err)
-	}
-	fmt.Println(in.Err())
-	// Output:
-	// [a b c] <nil>
-	// [d e] <nil>
-	// <nil>
 }

@@ -4,15 +4,18 @@
 // among them). It is the one package of the core module that imports
 // go-streams.
 //
-// Group the text messages of a connection by second of arrival:
+// Group the text messages of a connection by second of arrival (go-streams'
+// operators are in a package named flow, like wesos's own: import it as
+// streams "github.com/reugn/go-streams/flow"):
 //
-//	in := gostreams.Source(ctx, texts)             // wesos.Source[string] → streams.Source
-//	windows := in.Via(flow.NewTumblingWindow[string](time.Second))
-//	out := gostreams.FromOutlet[[]string](windows) // streams.Outlet → wesos.Source[[]string]
+//	in := gostreams.Source(ctx, texts)             // wesos.Source[string] → go-streams
+//	windows := in.Via(streams.NewTumblingWindow[string](time.Second))
+//	out := gostreams.FromOutlet[[]string](windows) // go-streams → wesos.Source[[]string]
 //	err := wesos.Pipe(ctx, perSecond, out)         // on an error: cancel ctx, then out.Drain()
 //	err = errors.Join(err, in.Err())               // go-streams has no error channel
 //
-// The four conversions:
+// The four conversions (streams.Source, Sink, Outlet and Inlet are the
+// interfaces of the root package github.com/reugn/go-streams):
 //
 //	Source     wesos.Source[T] → streams.Source  (*SourceAdapter[T]; a goroutine pulls Next)
 //	Sink       wesos.Sink[T]   → streams.Sink    (*SinkAdapter[T];  a goroutine calls Send)
