@@ -55,8 +55,8 @@ func dial(t *testing.T, ctx context.Context, url string) *ws.Conn {
 	return c
 }
 
-// relayServer is the seed's one-liner: every message of every socket goes
-// to every socket.
+// relayServer is the one-liner: every message of every socket goes to every
+// socket.
 func relayServer(opts *ws.AcceptOptions) *ws.Server {
 	var srv *ws.Server
 	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {

@@ -23,7 +23,8 @@
 //
 // # Events
 //
-// The node seed's events have these Go forms:
+// The events of Node's wesos, whose servers and sockets emit them, have
+// these Go forms:
 //
 //   - server "open": the Server's handler runs for the new Conn.
 //   - server "error": AcceptOptions.ErrorLog receives failed handshakes and

@@ -37,7 +37,7 @@ const broadcastChunk = 64 << 10
 
 // Server is an http.Handler that upgrades requests, runs a handler for each
 // connection, tracks the open ones, and is itself a wesos.Sink[Message] that
-// broadcasts to all of them: the Go form of the seed's server, where
+// broadcasts to all of them: the Go form of Node's wesos server, where
 // wesos.Pipe(ctx, srv, c) relays every message of c to every socket.
 //
 // When a handler returns, its connection is closed (if it is not closed

@@ -1,4 +1,4 @@
-// Command broadcast is a chat room in the browser built on the seed's
+// Command broadcast is a chat room in the browser built on the README's
 // one-liner: every message of one WebSocket is relayed, as it streams, to
 // every open WebSocket.
 //
@@ -41,6 +41,11 @@ func newChat(origins []string, compress bool, log *slog.Logger) (http.Handler, *
 		OriginPatterns: origins, // pages from other sites may connect only if listed
 		ReadLimit:      64 << 10,
 		ErrorLog:       log,
+		// Keepalive pings find the browsers that vanished without closing
+		// (a laptop lid shut, a network gone): after 30 s of silence a ping,
+		// and no answer within 10 s closes the connection.
+		KeepAlive:        30 * time.Second,
+		KeepAliveTimeout: 10 * time.Second,
 	}
 	if compress {
 		opts.Compression = &ws.CompressionOptions{} // permessage-deflate, if the browser offers it
