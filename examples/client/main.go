@@ -41,6 +41,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	protos := flags.String("subprotocol", "", "subprotocols to offer, comma-separated")
 	wait := flags.Duration("wait", 500*time.Millisecond, "after the input ends, close once the server has been quiet this long")
 	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h asked for the usage, which is printed: as flag.ExitOnError does
+		}
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

@@ -95,6 +95,21 @@ func TestText(t *testing.T) {
 	s.wantClose(t, ws.StatusNormalClosure)
 }
 
+// -h prints the usage and exits 0, as the other examples (flag.ExitOnError)
+// do; an unknown flag exits 2.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		exit int
+	}{{"-h", 0}, {"-help", 0}, {"-nonsense", 2}} {
+		var out, logs strings.Builder
+		code := run(extest.Context(t), []string{tc.arg}, strings.NewReader(""), &out, &logs)
+		if code != tc.exit || !strings.Contains(logs.String(), "-url") {
+			t.Errorf("%s: exit %d, want %d; usage:\n%s", tc.arg, code, tc.exit, logs.String())
+		}
+	}
+}
+
 func TestBinaryMessages(t *testing.T) {
 	s := startServer(t, nil)
 	long := strings.Repeat("0123456789", 4)

@@ -3,6 +3,10 @@
 // tools point at.
 //
 //	go run ./examples/echo -addr localhost:9001
+//
+// Flags: -addr (localhost:9001), -limit (the largest message, 64 MiB) and
+// -no-compress (permessage-deflate, accepted by default from clients that
+// offer it, is then refused).
 package main
 
 import (
@@ -61,7 +65,7 @@ func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
 func main() {
 	addr := flag.String("addr", "localhost:9001", "address to listen on")
 	limit := flag.Int64("limit", 64<<20, "largest message in bytes (negative: no limit)")
-	compress := flag.Bool("compress", true, "accept permessage-deflate from clients that offer it")
+	noCompress := flag.Bool("no-compress", false, "refuse permessage-deflate (by default it is accepted from clients that offer it)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,7 +76,7 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("echo server listening", "url", "ws://"+ln.Addr().String())
-	if err := serve(ctx, ln, newEcho(*limit, *compress)); err != nil {
+	if err := serve(ctx, ln, newEcho(*limit, !*noCompress)); err != nil {
 		slog.Error("echo server", "err", err)
 		os.Exit(1)
 	}

@@ -126,10 +126,12 @@ func TestReadLimit(t *testing.T) {
 	}
 }
 
-// TestBinary runs the real program, talks to it and stops it with Ctrl-C.
+// TestBinary runs the real program, talks to it and stops it with Ctrl-C;
+// then runs it with -no-compress, which refuses permessage-deflate.
 func TestBinary(t *testing.T) {
 	ctx := extest.Context(t)
-	p := extest.Start(t, extest.Build(t), nil, "-addr", "127.0.0.1:0")
+	bin := extest.Build(t)
+	p := extest.Start(t, bin, nil, "-addr", "127.0.0.1:0")
 	url := p.AwaitStderr(t, regexp.MustCompile(`url=(ws://127\.0\.0\.1:\d+)`))[1]
 	c := dial(t, ctx, url)
 	roundTrip(t, ctx, c, ws.Text, []byte("héllo"), func() error { return c.Write(ctx, ws.Text, []byte("héllo")) })
@@ -145,6 +147,36 @@ func TestBinary(t *testing.T) {
 	}
 	if !strings.Contains(p.Stderr(), "echo server stopped") {
 		t.Errorf("stderr lacks the shutdown:\n%s", p.Stderr())
+	}
+
+	wantCompression(t, ctx, bin, "", true)
+	wantCompression(t, ctx, bin, "-no-compress", false)
+}
+
+// wantCompression runs the program with flag (none if "") and checks
+// whether a client that offers permessage-deflate gets it.
+func wantCompression(t *testing.T, ctx context.Context, bin, flag string, want bool) {
+	t.Helper()
+	args := []string{"-addr", "127.0.0.1:0"}
+	if flag != "" {
+		args = append(args, flag)
+	}
+	p := extest.Start(t, bin, nil, args...)
+	url := p.AwaitStderr(t, regexp.MustCompile(`url=(ws://127\.0\.0\.1:\d+)`))[1]
+	c, resp, err := ws.Dial(ctx, url, &ws.DialOptions{Compression: &ws.CompressionOptions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	got := strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	if got != want {
+		t.Errorf("with %q: permessage-deflate negotiated %v, want %v", flag, got, want)
+	}
+	roundTrip(t, ctx, c, ws.Text, []byte("héllo"), func() error { return c.Write(ctx, ws.Text, []byte("héllo")) })
+	c.Close(ws.StatusNormalClosure, "")
+	p.Interrupt(t)
+	if code := p.Wait(t); code != 0 {
+		t.Fatalf("with %q: exit code %d, want 0", flag, code)
 	}
 }
 
