@@ -1,6 +1,7 @@
 package ws_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -117,4 +118,34 @@ func ExampleServer_Send() {
 	// Output:
 	// news for everyone <nil>
 	// news for everyone <nil>
+}
+
+// NetConn makes a WebSocket a net.Conn, for protocols that want a byte
+// stream: here a line protocol, served and spoken over one.
+func ExampleNetConn() {
+	ctx := context.Background()
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		nc := ws.NetConn(ctx, c, ws.Binary)
+		defer nc.Close()
+		_, err := io.Copy(nc, nc) // a byte-stream echo server
+		return err
+	}, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	c, _, err := ws.Dial(ctx, hs.URL, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	nc := ws.NetConn(ctx, c, ws.Binary) // Read: one byte stream; Write: one message each
+	defer nc.Close()                    // a close handshake with 1000
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(nc, "hello, ")
+	fmt.Fprintf(nc, "net.Conn\n")
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	fmt.Print(line, err)
+	// Output:
+	// hello, net.Conn
+	// <nil>
 }
