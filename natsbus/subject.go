@@ -35,7 +35,7 @@ const (
 	DefaultFlushTimeout = 10 * time.Second
 	// DefaultPaceBytes is how far a publisher streams a large message ahead
 	// of its server's acknowledgement.
-	DefaultPaceBytes = 4 << 20
+	DefaultPaceBytes = 1 << 20
 )
 
 // minChunk is the least a chunk holds before it is published, unless it is
