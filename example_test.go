@@ -150,6 +150,43 @@ func Example_recover() {
 	// 3 <nil>
 }
 
+// Or a value that fails ends the flow, with the close code that says why:
+// not the 1011 of a server's own failure, but 1007, the client's data.
+func Example_recoverEnd() {
+	ctx := context.Background()
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		lines := ws.Strings(c)
+		numbers := flow.Map(lines, func(_ context.Context, s string) (float64, error) {
+			return strconv.ParseFloat(s, 64)
+		})
+		good := flow.Recover(numbers, flow.EndWith(func(err error) error {
+			return ws.CloseError{Code: ws.StatusInvalidFramePayloadData, Reason: "numbers only"}
+		}))
+		doubled := flow.Map(good, func(_ context.Context, v float64) (string, error) {
+			return strconv.FormatFloat(2*v, 'f', -1, 64), nil
+		})
+		return wesos.Pipe(ctx, lines, doubled) // its error is the connection's close code
+	}, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	c, _, err := ws.Dial(ctx, hs.URL, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseNow()
+	lines := ws.Strings(c)
+	for _, s := range []string{"21", "x"} {
+		lines.Send(ctx, s)
+		v, err := lines.Next(ctx)
+		fmt.Printf("%q %v\n", v, err)
+	}
+	// Output:
+	// "42" <nil>
+	// "" ws: closed with status 1007 (invalid payload data): "numbers only"
+}
+
 // A Hub copies each value to every subscriber; each has its own queue, and
 // the policy says what happens when one is full.
 func Example_hub() {
