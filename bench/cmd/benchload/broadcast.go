@@ -35,7 +35,11 @@ func runBroadcast() *stats.Broadcast {
 		return r
 	}
 	pub, subc := cs[0], cs[1:]
-	t := wsclient.NewTemplate(*size, 0xb40adca57)
+	k := newCodec(*size, 0xb40adca57)
+	if k.tt != nil {
+		k.cache = wsclient.NewInflateCache()
+	}
+	r.Extensions = pub.Extensions
 	n := int32(len(subc))
 
 	var (
@@ -47,6 +51,8 @@ func runBroadcast() *stats.Broadcast {
 		nsynced   atomic.Int32
 		hists     = make([]stats.Hist, len(subc))
 		counts    = make([]int64, len(subc))
+		wire      = make([]int64, len(subc)) // delivered payload bytes on the wire (text)
+		comp      = make([]int64, len(subc)) // deliveries that came compressed
 		errMu     sync.Mutex
 		firstEr   error
 		wg        sync.WaitGroup
@@ -60,12 +66,12 @@ func runBroadcast() *stats.Broadcast {
 	}
 	// The publisher's own copies are read and dropped.
 	wg.Go(func() {
-		setErr(pub.ReadLoop(wsclient.ReadOpts{T: t, Size: *size, OnMsg: func(wsclient.Msg) error { return nil }}))
+		setErr(k.read(pub, *size, func(wsclient.Msg) error { return nil }))
 	})
 	for i, c := range subc {
 		h := &hists[i]
 		wg.Go(func() {
-			err := c.ReadLoop(wsclient.ReadOpts{T: t, Size: *size, OnMsg: func(m wsclient.Msg) error {
+			err := k.read(c, *size, func(m wsclient.Msg) error {
 				if m.Seq&syncBit != 0 {
 					if !synced[i].Swap(true) {
 						nsynced.Add(1)
@@ -75,6 +81,10 @@ func runBroadcast() *stats.Broadcast {
 				if phase.Load() == phaseMeasure {
 					h.Add(int64(now() - m.TS))
 					counts[i]++
+					wire[i] += m.Wire
+					if m.Compressed {
+						comp[i]++
+					}
 				}
 				slot := &recv[m.Seq%ring]
 				if slot.Add(1) == n {
@@ -86,7 +96,7 @@ func runBroadcast() *stats.Broadcast {
 					}
 				}
 				return nil
-			}})
+			})
 			setErr(err)
 		})
 	}
@@ -98,7 +108,7 @@ func runBroadcast() *stats.Broadcast {
 			setErr(fmt.Errorf("only %d of %d subscribers received the sync messages", nsynced.Load(), n))
 			break
 		}
-		if _, err := pub.NC.Write(pub.AppendMessage(nil, t, *size, now(), seq)); err != nil {
+		if _, err := pub.NC.Write(k.append(pub, nil, *size, now(), seq)); err != nil {
 			setErr(err)
 			break
 		}
@@ -128,11 +138,11 @@ func runBroadcast() *stats.Broadcast {
 				return
 			default:
 			}
-			k := uint64(*window) - (seq - uint64(completed.Load()))
+			free := uint64(*window) - (seq - uint64(completed.Load()))
 			buf = buf[:0]
 			ts := now()
-			for range k {
-				buf = pub.AppendMessage(buf, t, *size, ts, seq)
+			for range free {
+				buf = k.append(pub, buf, *size, ts, seq)
 				seq++
 			}
 			if _, err := pub.NC.Write(buf); err != nil {
@@ -171,6 +181,8 @@ func runBroadcast() *stats.Broadcast {
 	for i := range hists {
 		all.Merge(&hists[i])
 		r.Deliveries += counts[i]
+		r.WireBytes += wire[i]
+		r.CompressedDeliveries += comp[i]
 	}
 	r.Seconds = el
 	r.DeliveriesPerS = float64(r.Deliveries) / el

@@ -44,7 +44,8 @@ func runEcho() *stats.Echo {
 		r.Error = err.Error()
 		return r
 	}
-	t := wsclient.NewTemplate(*size, 0x9e3779b97f4a7c15)
+	k := newCodec(*size, 0x9e3779b97f4a7c15)
+	r.Extensions = cs[0].Extensions
 
 	var phase atomic.Int32
 	stop := make(chan struct{})
@@ -62,6 +63,8 @@ func runEcho() *stats.Echo {
 	}
 	hists := make([]stats.Hist, len(cs))
 	counts := make([]int64, len(cs))
+	wire := make([]int64, len(cs))       // reply payload bytes on the wire (text)
+	compressed := make([]int64, len(cs)) // replies that came compressed
 	for i, c := range cs {
 		tokens := make(chan struct{}, eff)
 		for range eff {
@@ -77,21 +80,21 @@ func runEcho() *stats.Echo {
 				case <-stop:
 					return
 				}
-				k := 1
+				n := 1
 			drain:
-				for k < eff {
+				for n < eff {
 					select {
 					case <-tokens:
-						k++
+						n++
 					default:
 						break drain
 					}
 				}
-				if *size <= batchMax {
+				if k.batchable() {
 					buf = buf[:0]
 					ts := now()
-					for range k {
-						buf = c.AppendMessage(buf, t, *size, ts, seq)
+					for range n {
+						buf = k.append(c, buf, *size, ts, seq)
 						seq++
 					}
 					if _, err := c.NC.Write(buf); err != nil {
@@ -99,8 +102,8 @@ func runEcho() *stats.Echo {
 						return
 					}
 				} else {
-					for range k {
-						if err := c.WriteLarge(t, *size, now(), seq); err != nil {
+					for range n {
+						if err := c.WriteLarge(k.t, *size, now(), seq); err != nil {
 							setErr(err)
 							return
 						}
@@ -112,10 +115,14 @@ func runEcho() *stats.Echo {
 		// Reader.
 		h := &hists[i]
 		wg.Go(func() {
-			err := c.ReadLoop(wsclient.ReadOpts{T: t, Size: *size, OnMsg: func(m wsclient.Msg) error {
+			err := k.read(c, *size, func(m wsclient.Msg) error {
 				if phase.Load() == phaseMeasure {
 					h.Add(int64(now() - m.TS))
 					counts[i]++
+					wire[i] += m.Wire
+					if m.Compressed {
+						compressed[i]++
+					}
 				}
 				select {
 				case tokens <- struct{}{}:
@@ -123,7 +130,7 @@ func runEcho() *stats.Echo {
 					return errors.New("more replies than messages sent")
 				}
 				return nil
-			}})
+			})
 			setErr(err)
 		})
 	}
@@ -152,6 +159,8 @@ func runEcho() *stats.Echo {
 	for i := range hists {
 		all.Merge(&hists[i])
 		r.Replies += counts[i]
+		r.WireBytes += wire[i]
+		r.CompressedReplies += compressed[i]
 		if counts[i] == 0 {
 			r.Starved++
 		}

@@ -7,6 +7,9 @@
 //	benchload -scenario idle      -addr A -pid P -debug D -counts 10000,19900
 //	benchload -scenario broadcast -addr A -pid P -subs 1000 -size 64 -window 16
 //	benchload -scenario stream    -addr A -pid P -size 1073741824
+//	benchload -scenario storm     -addr A -pid P -clients 10000 -parallel 256 -rounds 3
+//	benchload -scenario echo      -deflate -addr A -pid P -conns 64 -size 65536 -inflight 16
+//	benchload -scenario broadcast -deflate -addr A -pid P -subs 1000 -size 1024 -window 16
 package main
 
 import (
@@ -26,7 +29,7 @@ import (
 )
 
 var (
-	scenario = flag.String("scenario", "echo", "check, echo, idle, broadcast or stream")
+	scenario = flag.String("scenario", "echo", "check, echo, idle, broadcast, stream or storm")
 	addr     = flag.String("addr", "127.0.0.1:9001", "server address (loopback only)")
 	raw      = flag.Bool("raw", false, "raw-TCP framing (the naive raw TCP echo server)")
 	mode     = flag.String("mode", "echo", "check: the server's mode")
@@ -44,6 +47,10 @@ var (
 	subs     = flag.Int("subs", 1000, "broadcast: subscribers")
 	window   = flag.Int("window", 16, "broadcast: messages in flight")
 	timeout  = flag.Duration("timeout", 120*time.Second, "bound on the whole scenario")
+	deflate  = flag.Bool("deflate", false, "echo, broadcast: JSON text messages with permessage-deflate (no context takeover), inflated and checked whole")
+	clients  = flag.Int("clients", 10000, "storm: connections per round")
+	parallel = flag.Int("parallel", 256, "storm: handshakes in flight")
+	rounds   = flag.Int("rounds", 3, "storm: rounds of connecting all, then closing all")
 )
 
 // base is the origin of the timestamps carried by messages (monotonic).
@@ -63,6 +70,9 @@ func main() {
 	time.AfterFunc(*timeout+10*time.Second, func() {
 		fail(fmt.Errorf("scenario exceeded its time bound %v", *timeout))
 	})
+	if *deflate && *size < 256 {
+		fail(fmt.Errorf("-deflate messages are at least 256 bytes, got -size %d", *size))
+	}
 	var res any
 	switch *scenario {
 	case "check":
@@ -75,6 +85,8 @@ func main() {
 		res = runBroadcast()
 	case "stream":
 		res = runStream()
+	case "storm":
+		res = runStorm()
 	default:
 		fail(fmt.Errorf("unknown scenario %q", *scenario))
 	}
@@ -122,7 +134,7 @@ func dialAll(n, bufSize int) ([]*wsclient.Conn, error) {
 				if i >= n || stop {
 					return
 				}
-				c, err := wsclient.Dial(*addr, *raw, bufSize, 10*time.Second)
+				c, err := dial(bufSize, 10*time.Second)
 				mu.Lock()
 				if err != nil && first == nil {
 					first = fmt.Errorf("connection %d: %w", i, err)

@@ -149,6 +149,11 @@ type Echo struct {
 	OtherCPU                     float64 // seconds of everything else on the machine (noise)
 	Starved                      int     // connections that got no reply during the measurement
 	Error                        string  `json:",omitempty"`
+
+	// Compressed (text) scenarios only.
+	Extensions        string `json:",omitempty"` // the server's Sec-WebSocket-Extensions answer
+	WireBytes         int64  `json:",omitempty"` // reply payload bytes on the wire during the measurement
+	CompressedReplies int64  `json:",omitempty"` // replies that came compressed
 }
 
 // IdlePoint is one count of the idle scenario.
@@ -183,6 +188,11 @@ type Broadcast struct {
 	LoadCPU            float64 // seconds of the load generator itself
 	OtherCPU           float64 // seconds of everything else on the machine (noise)
 	Error              string  `json:",omitempty"`
+
+	// Compressed (text) scenario only.
+	Extensions           string `json:",omitempty"` // the server's Sec-WebSocket-Extensions answer
+	WireBytes            int64  `json:",omitempty"` // delivered payload bytes on the wire during the measurement
+	CompressedDeliveries int64  `json:",omitempty"` // deliveries that came compressed
 }
 
 // Stream is the result of the streaming relay scenario.
@@ -200,4 +210,33 @@ type Check struct {
 	OK    bool
 	Notes []string
 	Error string `json:",omitempty"`
+}
+
+// StormRound is one round of the handshake storm: every client connects,
+// then every client closes.
+type StormRound struct {
+	Handshakes        int     // connections that completed the handshake
+	Failed            int     // connections that did not (refused, reset, timed out)
+	Seconds           float64 // from the first dial to the last handshake done
+	HandshakesPerS    float64
+	P50us, P99us      float64 // dial + handshake, per connection
+	ServerCPU         float64 // seconds, over the connect phase
+	CPUusPerHandshake float64
+	LoadCPU           float64 // seconds of the load generator over the connect phase
+	OtherCPU          float64 // seconds of everything else on the machine (noise)
+	RSSKB             int64   // server VmRSS with every connection open
+	CloseSeconds      float64 // from the first close to the server holding none of them
+	CloseCPU          float64 // server seconds over the close phase
+	CPUusPerClose     float64
+	CloseTimedOut     bool `json:",omitempty"` // the server still held connections at the bound
+}
+
+// Storm is the result of the handshake-storm scenario.
+type Storm struct {
+	Clients, Parallel int
+	BaseRSSKB         int64 // server VmRSS before the first round
+	PeakRSSKB         int64 // server VmHWM after the last round
+	BaseFDs           int   // server's open descriptors before the first round
+	Rounds            []StormRound
+	Error             string `json:",omitempty"`
 }

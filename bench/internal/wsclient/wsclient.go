@@ -99,11 +99,22 @@ type Conn struct {
 	msgOff   int64
 	fields   [FieldsLen]byte
 	wscratch []byte
+
+	// Extensions is the server's Sec-WebSocket-Extensions answer ("" if
+	// none); Deflate is set when it accepted permessage-deflate.
+	Extensions string
+	Deflate    bool
+	text       *textReader // compressed text reading state (deflate.go)
 }
 
 // Dial connects to addr and, unless raw, performs the WebSocket handshake.
 // bufSize is the read buffer size.
 func Dial(addr string, raw bool, bufSize int, timeout time.Duration) (*Conn, error) {
+	return dial(addr, raw, bufSize, timeout, "")
+}
+
+// dial is Dial with an optional Sec-WebSocket-Extensions offer.
+func dial(addr string, raw bool, bufSize int, timeout time.Duration, offer string) (*Conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
@@ -116,7 +127,7 @@ func Dial(addr string, raw bool, bufSize int, timeout time.Duration) (*Conn, err
 		return c, nil
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
-	if err := c.handshake(addr); err != nil {
+	if err := c.handshake(addr, offer); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -138,11 +149,15 @@ func (c *Conn) GrowBuffer(n int) {
 // Close closes the TCP connection.
 func (c *Conn) Close() error { return c.NC.Close() }
 
-func (c *Conn) handshake(addr string) error {
+func (c *Conn) handshake(addr, offer string) error {
 	var k [16]byte
 	rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
-	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	if offer != "" {
+		req += "Sec-WebSocket-Extensions: " + offer + "\r\n"
+	}
+	req += "\r\n"
 	if _, err := io.WriteString(c.NC, req); err != nil {
 		return err
 	}
@@ -150,7 +165,12 @@ func (c *Conn) handshake(addr string) error {
 		if i := bytes.Index(c.buf[:c.end], []byte("\r\n\r\n")); i >= 0 {
 			head := string(c.buf[:i])
 			c.pos = i + 4
-			return checkResponse(head, key)
+			ext, err := checkResponse(head, key)
+			if err == nil && ext != "" {
+				c.Extensions = ext
+				err = c.acceptExtensions(offer)
+			}
+			return err
 		}
 		if c.end == len(c.buf) {
 			return errors.New("handshake response too long")
@@ -163,23 +183,38 @@ func (c *Conn) handshake(addr string) error {
 	}
 }
 
-func checkResponse(head, key string) error {
+// checkResponse checks the status and the accept key of a handshake
+// response and returns its Sec-WebSocket-Extensions value, if any.
+func checkResponse(head, key string) (ext string, err error) {
 	lines := strings.Split(head, "\r\n")
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "HTTP/1.1 101") {
-		return fmt.Errorf("handshake refused: %q", lines[0])
+		return "", fmt.Errorf("handshake refused: %q", lines[0])
 	}
 	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	want := base64.StdEncoding.EncodeToString(h[:])
+	accepted := false
 	for _, l := range lines[1:] {
 		name, val, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(name), "Sec-WebSocket-Accept") {
+		if !ok {
+			continue
+		}
+		switch name = strings.TrimSpace(name); {
+		case strings.EqualFold(name, "Sec-WebSocket-Accept"):
 			if strings.TrimSpace(val) != want {
-				return errors.New("bad Sec-WebSocket-Accept")
+				return "", errors.New("bad Sec-WebSocket-Accept")
 			}
-			return nil
+			accepted = true
+		case strings.EqualFold(name, "Sec-WebSocket-Extensions"):
+			if ext != "" {
+				ext += ", "
+			}
+			ext += strings.TrimSpace(val)
 		}
 	}
-	return errors.New("no Sec-WebSocket-Accept")
+	if !accepted {
+		return "", errors.New("no Sec-WebSocket-Accept")
+	}
+	return ext, nil
 }
 
 // frameHeader appends a client frame header (masked, with the template's key).
@@ -309,6 +344,10 @@ type Msg struct {
 	TS     uint64
 	Seq    uint64
 	Frames int
+
+	// Text messages (ReadText) only.
+	Wire       int64 // payload bytes on the wire (compressed size if Compressed)
+	Compressed bool  // the message came compressed (RSV1)
 }
 
 // ErrClosed is returned by ReadLoop when the server sent a close frame.
