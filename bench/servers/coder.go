@@ -19,6 +19,9 @@ import (
 func init() {
 	register("coder", func(ln net.Listener, cfg Config) error {
 		opts := &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled}
+		if cfg.Compress {
+			opts.CompressionMode = websocket.CompressionNoContextTakeover // flate.BestSpeed
+		}
 		if cfg.Mode == "echo" {
 			return (&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c, err := websocket.Accept(w, r, opts)

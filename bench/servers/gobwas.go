@@ -17,6 +17,12 @@ import (
 func init() {
 	register("gobwas", func(ln net.Listener, cfg Config) error {
 		wsutil.SetMaxMessageSize(cfg.ReadLimit)
+		if cfg.Compress {
+			if cfg.Mode == "echo" {
+				return acceptLoop(ln, gobwasDeflateEcho(cfg))
+			}
+			return acceptLoop(ln, gobwasDeflateBroadcast(cfg))
+		}
 		if cfg.Mode == "echo" {
 			return acceptLoop(ln, func(nc net.Conn) {
 				defer nc.Close()
@@ -74,8 +80,9 @@ func init() {
 }
 
 type gobwasConn struct {
-	mu sync.Mutex
-	nc net.Conn
+	mu       sync.Mutex
+	nc       net.Conn
+	compress bool // negotiated permessage-deflate (compressed broadcast)
 }
 
 func (c *gobwasConn) Write(p []byte) (int, error) {

@@ -15,6 +15,8 @@ import (
 func init() {
 	register("gorilla", func(ln net.Listener, cfg Config) error {
 		var up websocket.Upgrader // zero value: reuses net/http's buffers, same-origin check
+		// Compression: gorilla negotiates no context takeover only, level 1.
+		up.EnableCompression = cfg.Compress
 		if cfg.Mode == "echo" {
 			return (&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c, err := up.Upgrade(w, r, nil)

@@ -19,6 +19,11 @@ func init() {
 			ReadMaxPayloadSize:  limit,
 			WriteMaxPayloadSize: limit,
 		}
+		if cfg.Compress {
+			// Defaults: no context takeover, flate.BestSpeed
+			// (klauspost/compress), messages under 512 B uncompressed.
+			opt.PermessageDeflate = gws.PermessageDeflate{Enabled: true}
+		}
 		if cfg.Mode == "echo" {
 			opt.ParallelEnabled = true
 			return gws.NewServer(&gwsEcho{}, opt).RunListener(ln)

@@ -7,7 +7,9 @@
 // connection, the sender included.
 //
 // Every server is configured for conformance: pongs echo the ping payload,
-// read limits fit the largest message of the scenario, no compression.
+// read limits fit the largest message of the scenario, no compression
+// unless Config.Compress asks for it. A server that cannot compress (raw)
+// refuses Compress.
 package servers
 
 import (
@@ -20,6 +22,12 @@ import (
 type Config struct {
 	Mode      string // "echo" or "broadcast"
 	ReadLimit int64  // largest message a connection accepts, in bytes
+
+	// Compress turns on permessage-deflate where the client offers it, with
+	// each library's own settings for no context takeover at
+	// flate.BestSpeed (the compressed scenarios). Off, no server negotiates
+	// it.
+	Compress bool
 }
 
 // ServeFunc serves cfg on ln until ln fails.
@@ -37,6 +45,9 @@ func Serve(lib string, ln net.Listener, cfg Config) error {
 	}
 	if cfg.Mode != "echo" && cfg.Mode != "broadcast" {
 		return fmt.Errorf("unknown mode %q", cfg.Mode)
+	}
+	if cfg.Compress && lib == "raw" {
+		return fmt.Errorf("raw: no compression")
 	}
 	return f(ln, cfg)
 }

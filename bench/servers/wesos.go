@@ -14,6 +14,9 @@ import (
 func init() {
 	register("wesos", func(ln net.Listener, cfg Config) error {
 		opts := &ws.AcceptOptions{ReadLimit: cfg.ReadLimit}
+		if cfg.Compress {
+			opts.Compression = &ws.CompressionOptions{} // no context takeover, flate.BestSpeed
+		}
 		var srv *ws.Server
 		if cfg.Mode == "echo" {
 			srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, c, c) }, opts)

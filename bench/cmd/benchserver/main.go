@@ -33,6 +33,7 @@ func main() {
 	debugAddr := flag.String("debug", "", "address of the /debug endpoint (empty: none)")
 	readLimit := flag.Int64("readlimit", 64<<20, "largest message accepted, bytes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT/SIGTERM")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate (no context takeover) when the client offers it")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchserver " + *lib + "/" + *mode + ": ")
@@ -90,7 +91,7 @@ func main() {
 		os.Exit(0)
 	}()
 
-	err = servers.Serve(*lib, ln, servers.Config{Mode: *mode, ReadLimit: *readLimit})
+	err = servers.Serve(*lib, ln, servers.Config{Mode: *mode, ReadLimit: *readLimit, Compress: *compress})
 	stop()
 	log.Fatal(err)
 }
