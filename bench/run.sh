@@ -5,7 +5,7 @@
 #
 #   ./run.sh            # full run, about 12 minutes on 2 cores; also updates ../README.md
 #   ./run.sh -quick     # a small subset, under 2 minutes
-#   ./run.sh -only echo # one section (echo, idle, broadcast, stream)
+#   ./run.sh -only echo # one or more sections (echo, idle, broadcast, stream, storm, deflate)
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v taskset >/dev/null || { echo "run.sh needs taskset (util-linux)" >&2; exit 1; }

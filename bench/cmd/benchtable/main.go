@@ -44,7 +44,7 @@ var (
 	jsonFile    = flag.String("json", "", "raw results as JSON (default results.json / results-quick.json)")
 	logDir      = flag.String("logs", "logs", "directory for the servers' logs")
 	basePort    = flag.Int("port", 19000, "first port")
-	only        = flag.String("only", "", "comma-separated sections to run (echo,idle,broadcast,stream); empty: all")
+	only        = flag.String("only", "", "comma-separated sections to run (echo,idle,broadcast,stream,storm,deflate); empty: all")
 	command     = flag.String("command", "./run.sh", "the command line shown in the output")
 	renderOnly  = flag.String("render", "", "only re-render the markdown of a results JSON file (to -out) and print it")
 	quietWait   = flag.Duration("quietwait", time.Minute, "before each measurement, wait up to this long for other work on the machine to end")
@@ -66,6 +66,14 @@ type Plan struct {
 	Window     int
 	StreamSize int64
 	MaxBytes   int64 // cap on conns×inflight×size
+
+	// Handshake storm: clients per round, handshakes in flight, rounds.
+	StormClients, StormParallel, StormRounds int
+	// Compressed scenarios: echo rows (conns, size, inflight) and the
+	// broadcast.
+	DeflateEcho              [][3]int64
+	DeflateSubs, DeflateSize int
+	DeflateWindow            int
 }
 
 var fullPlan = Plan{
@@ -80,6 +88,13 @@ var fullPlan = Plan{
 	Window:     16,
 	StreamSize: 1 << 30,
 	MaxBytes:   256 << 20,
+
+	StormClients: 10000, StormParallel: 256, StormRounds: 3,
+	DeflateEcho: [][3]int64{
+		{1, 1 << 10, 1}, {1, 1 << 10, 16}, {1, 64 << 10, 1}, {1, 64 << 10, 16},
+		{64, 1 << 10, 1}, {64, 1 << 10, 16}, {64, 64 << 10, 1}, {64, 64 << 10, 16},
+	},
+	DeflateSubs: 1000, DeflateSize: 1 << 10, DeflateWindow: 16,
 }
 
 var quickPlan = Plan{
@@ -95,6 +110,10 @@ var quickPlan = Plan{
 	Window:     16,
 	StreamSize: 256 << 20,
 	MaxBytes:   256 << 20,
+
+	StormClients: 2000, StormParallel: 256, StormRounds: 2,
+	DeflateEcho: [][3]int64{{1, 1 << 10, 1}, {64, 64 << 10, 16}},
+	DeflateSubs: 200, DeflateSize: 1 << 10, DeflateWindow: 16,
 }
 
 // EchoKey names an echo scenario.
@@ -122,6 +141,11 @@ type Results struct {
 	Broadcast         map[string]*stats.Broadcast
 	Stream            map[string]*stats.Stream
 	QuietWaited       time.Duration // time spent waiting for other work on the machine to end
+
+	Storm            map[string]*stats.Storm           // lib → handshake storm
+	DeflateOrder     []EchoKey                         // compressed echo rows
+	DeflateEcho      map[string]map[string]*stats.Echo // EchoKey.String() → lib → compressed echo
+	DeflateBroadcast map[string]*stats.Broadcast       // lib → compressed broadcast
 }
 
 func main() {
@@ -156,7 +180,7 @@ func main() {
 	}
 	raiseNoFile()
 	os.MkdirAll(*logDir, 0o755)
-	sections := map[string]bool{"echo": true, "idle": true, "broadcast": true, "stream": true}
+	sections := map[string]bool{"echo": true, "idle": true, "broadcast": true, "stream": true, "storm": true, "deflate": true}
 	if *only != "" {
 		sections = map[string]bool{}
 		for _, s := range strings.Split(*only, ",") {
@@ -175,6 +199,10 @@ func main() {
 		Idle:      map[string]*stats.Idle{},
 		Broadcast: map[string]*stats.Broadcast{},
 		Stream:    map[string]*stats.Stream{},
+
+		Storm:            map[string]*stats.Storm{},
+		DeflateEcho:      map[string]map[string]*stats.Echo{},
+		DeflateBroadcast: map[string]*stats.Broadcast{},
 	}
 	log.Printf("%s", res.Machine)
 	if sections["echo"] {
@@ -188,6 +216,12 @@ func main() {
 	}
 	if sections["stream"] {
 		runStream(res, plan)
+	}
+	if sections["storm"] {
+		runStorm(res, plan)
+	}
+	if sections["deflate"] {
+		runDeflate(res, plan)
 	}
 	res.Finished = time.Now()
 	res.QuietWaited = waited
@@ -247,11 +281,13 @@ type server struct {
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
-func startServer(lib, mode string, port int, readLimit int64) (*server, error) {
+// startServer starts lib's server in mode, with extra benchserver flags
+// (-compress).
+func startServer(lib, mode string, port int, readLimit int64, extra ...string) (*server, error) {
 	s := &server{lib: lib, mode: mode,
 		addr:  fmt.Sprintf("127.0.0.1:%d", port),
 		debug: fmt.Sprintf("127.0.0.1:%d", port+1)}
-	lf, err := os.OpenFile(filepath.Join(*logDir, lib+"-"+mode+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	lf, err := os.OpenFile(filepath.Join(*logDir, lib+"-"+mode+strings.Join(extra, "")+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +295,7 @@ func startServer(lib, mode string, port int, readLimit int64) (*server, error) {
 	s.cmd = exec.Command("taskset", niced("-c", "0", filepath.Join(*binDir, "benchserver"),
 		"-lib", lib, "-mode", mode, "-addr", s.addr, "-debug", s.debug,
 		"-readlimit", strconv.FormatInt(readLimit, 10))...)
+	s.cmd.Args = append(s.cmd.Args, extra...)
 	s.cmd.Stdout, s.cmd.Stderr = lf, lf
 	if err := s.cmd.Start(); err != nil {
 		return nil, err

@@ -141,6 +141,12 @@ func render(res *Results) string {
 	if len(res.Stream) > 0 {
 		renderStream(&b, res)
 	}
+	if len(res.Storm) > 0 {
+		renderStorm(&b, res)
+	}
+	if len(res.DeflateEcho) > 0 || len(res.DeflateBroadcast) > 0 {
+		renderDeflate(&b, res)
+	}
 	renderTargets(&b, res)
 	renderErrors(&b, res)
 	return b.String()

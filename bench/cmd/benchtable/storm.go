@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wesos/wesos/bench/internal/stats"
+)
+
+// runStorm measures the handshake storm on a fresh echo server per library:
+// its peak RSS is then the storm's alone.
+func runStorm(res *Results, plan Plan) {
+	for i, lib := range wsLibs {
+		s, err := startServer(lib, "echo", *basePort+400+10*i, 64<<20)
+		if err != nil {
+			log.Printf("%v", err)
+			continue
+		}
+		var r stats.Storm
+		if err := load(&r, 5*time.Minute, "-scenario", "storm", "-addr", s.addr, "-pid", strconv.Itoa(s.pid()),
+			"-clients", strconv.Itoa(plan.StormClients), "-parallel", strconv.Itoa(plan.StormParallel),
+			"-rounds", strconv.Itoa(plan.StormRounds)); err != nil {
+			r.Error = err.Error()
+		}
+		res.Storm[lib] = &r
+		for k, rr := range r.Rounds {
+			log.Printf("storm %-8s round %d: %6d handshakes (%d failed) %8.0f /s  %6.1f µs CPU/handshake  p50 %7.0f µs  p99 %7.0f µs  close %.2f s %6.1f µs CPU/close  RSS %.1f MiB  load %.0f%%  other %.0f%%",
+				lib, k+1, rr.Handshakes, rr.Failed, rr.HandshakesPerS, rr.CPUusPerHandshake, rr.P50us, rr.P99us,
+				rr.CloseSeconds, rr.CPUusPerClose, float64(rr.RSSKB)/1024, 100*rr.LoadCPU/max(rr.Seconds, 1e-9), 100*rr.OtherCPU/max(rr.Seconds, 1e-9))
+		}
+		log.Printf("storm %-8s peak RSS %.1f MiB %s", lib, float64(r.PeakRSSKB)/1024, r.Error)
+		s.stop()
+		time.Sleep(2 * time.Second) // let loopback's TIME_WAIT ports age before the next server's storm
+	}
+}
+
+// medianRound returns the round whose handshakes/s is the median (the
+// lower middle of an even count).
+func medianRound(r *stats.Storm) (stats.StormRound, bool) {
+	if r == nil || r.Error != "" || len(r.Rounds) == 0 {
+		return stats.StormRound{}, false
+	}
+	rs := append([]stats.StormRound{}, r.Rounds...)
+	sort.Slice(rs, func(i, j int) bool { return rs[i].HandshakesPerS < rs[j].HandshakesPerS })
+	return rs[(len(rs)-1)/2], true
+}
+
+func renderStorm(b *strings.Builder, res *Results) {
+	p := res.Plan
+	fmt.Fprintf(b, "## Handshake storm: %s clients, %d in flight, %d rounds\n\n", commas(float64(p.StormClients), 0), p.StormParallel, p.StormRounds)
+	fmt.Fprintf(b, "A reconnect storm, as after a deploy or a network blip. Each round opens %s connections with %d handshakes in flight (a TCP connect and a WebSocket handshake each, nothing else), holds them until all are open, then closes them all at once (a close frame, then the TCP close); the round ends when the server holds none of them (its descriptors are counted in /proc). A fresh server per library; a second between rounds. ",
+		commas(float64(p.StormClients), 0), p.StormParallel)
+	fmt.Fprintf(b, "Figures are from the median round by handshakes/s; *rounds* lists every round. Handshakes/s and CPU per handshake cover the connect phase (first dial to last handshake done); CPU per close covers the close phase. Latency is dial + handshake per connection. Peak RSS is the server's VmHWM after the last round. † and ‡ as in the echo tables, over the connect phase.\n\n")
+	cols := append([]string{}, wsLibs...)
+	cols = append(cols, "best peer")
+	header(b, "", cols)
+	type row struct {
+		metric
+		get func(r *stats.Storm, m stats.StormRound) float64
+		tp  bool // marks apply
+	}
+	mib := func(x float64) string { return fmt.Sprintf("%.1f", x) }
+	rows := []row{
+		{metric{"handshakes/s (higher is better)", true, sig}, func(_ *stats.Storm, m stats.StormRound) float64 { return m.HandshakesPerS }, true},
+		{metric{"server CPU per handshake, µs (lower is better)", false, sig}, func(_ *stats.Storm, m stats.StormRound) float64 { return m.CPUusPerHandshake }, true},
+		{metric{"server CPU per close, µs (lower is better)", false, sig}, func(_ *stats.Storm, m stats.StormRound) float64 { return m.CPUusPerClose }, false},
+		{metric{"dial + handshake p50, µs", false, sig}, func(_ *stats.Storm, m stats.StormRound) float64 { return m.P50us }, true},
+		{metric{"dial + handshake p99, µs", false, sig}, func(_ *stats.Storm, m stats.StormRound) float64 { return m.P99us }, true},
+		{metric{fmt.Sprintf("server RSS with %s open, MiB (lower is better)", commas(float64(p.StormClients), 0)), false, mib}, func(_ *stats.Storm, m stats.StormRound) float64 { return float64(m.RSSKB) / 1024 }, false},
+		{metric{"server peak RSS (VmHWM), MiB (lower is better)", false, mib}, func(r *stats.Storm, _ stats.StormRound) float64 { return float64(r.PeakRSSKB) / 1024 }, false},
+	}
+	for _, rw := range rows {
+		vals := map[string]float64{}
+		meds := map[string]stats.StormRound{}
+		for lib, r := range res.Storm {
+			if m, ok := medianRound(r); ok {
+				vals[lib], meds[lib] = rw.get(r, m), m
+			}
+		}
+		bl, bv, bok := best(vals, rw.higher)
+		var cells []string
+		for _, lib := range wsLibs {
+			v, has := vals[lib]
+			mark := ""
+			if has && rw.tp {
+				m := meds[lib]
+				if rw.higher {
+					mark = loadMark(m.LoadCPU, m.Seconds)
+				}
+				mark += noiseMark(m.OtherCPU, m.Seconds)
+			}
+			cells = append(cells, cell(v, has, bv, bok, rw.format, mark))
+		}
+		if bok {
+			cells = append(cells, bl)
+		} else {
+			cells = append(cells, "—")
+		}
+		fmt.Fprintf(b, "| %s | %s |\n", rw.name, strings.Join(cells, " | "))
+	}
+	var rounds []string
+	for _, lib := range wsLibs {
+		r := res.Storm[lib]
+		if r == nil {
+			rounds = append(rounds, "—")
+			continue
+		}
+		var rs []string
+		for _, rr := range r.Rounds {
+			rs = append(rs, sig(rr.HandshakesPerS))
+		}
+		rounds = append(rounds, strings.Join(rs, " / "))
+	}
+	fmt.Fprintf(b, "| rounds, handshakes/s | %s | |\n\n", strings.Join(rounds, " | "))
+	var warn []string
+	for _, lib := range wsLibs {
+		r := res.Storm[lib]
+		if r == nil {
+			continue
+		}
+		if r.Error != "" {
+			warn = append(warn, fmt.Sprintf("%s: %s", lib, r.Error))
+		}
+		for k, rr := range r.Rounds {
+			if rr.Failed > 0 {
+				warn = append(warn, fmt.Sprintf("%s, round %d: %d of %d handshakes failed", lib, k+1, rr.Failed, r.Clients))
+			}
+		}
+	}
+	for _, w := range warn {
+		fmt.Fprintf(b, "- %s\n", w)
+	}
+	if len(warn) > 0 {
+		b.WriteString("\n")
+	}
+}
