@@ -742,6 +742,7 @@ func summaryTable(res *Results) string {
 			row("relay of one "+size+" message, seconds", fmt.Sprintf("%.2f s", secs["wesos"]), fmt.Sprintf("%s %.2f s", bl, bv), fmt.Sprintf("%.2f×", secs["wesos"]/bv), "", "", "")
 		}
 	}
+	summaryStormDeflate(res, row, marks)
 	b.WriteString("\n† the load generator's core was ≥ 90% busy: the load generator, not the server, bounded that figure, and server CPU per message is what separates the servers. ‡ other work on the shared machine used more than a quarter of a core during that figure. **starved**: some connections got no reply during the measurement, so the figure is the throughput of the connections that were served. The naive raw TCP echo is a reference point, not a limit.\n")
 	return b.String()
 }

@@ -138,3 +138,79 @@ func renderStorm(b *strings.Builder, res *Results) {
 		b.WriteString("\n")
 	}
 }
+
+// summaryStormDeflate adds the handshake storm and the compressed scenarios
+// to the summary table, every row, in its columns (scenario, wesos, best
+// peer, ratio, CPU ratio, raw, notes).
+func summaryStormDeflate(res *Results, row func(cells ...string), marks func(load, other, secs float64, tp bool) string) {
+	if w, ok := medianRound(res.Storm["wesos"]); ok {
+		hs, cpu, rss := map[string]float64{}, map[string]float64{}, map[string]float64{}
+		meds := map[string]stats.StormRound{}
+		for lib, r := range res.Storm {
+			if m, ok := medianRound(r); ok {
+				meds[lib], hs[lib], cpu[lib], rss[lib] = m, m.HandshakesPerS, m.CPUusPerHandshake, float64(r.PeakRSSKB)/1024
+			}
+		}
+		name := fmt.Sprintf("handshake storm, %s clients × %d in flight", commas(float64(res.Plan.StormClients), 0), res.Plan.StormParallel)
+		if bl, bv, ok := best(hs, true); ok {
+			cr := "—"
+			if _, bc, ok := best(cpu, false); ok {
+				cr = fmt.Sprintf("%.2f× (%s vs %s µs per handshake)", w.CPUusPerHandshake/bc, sig(w.CPUusPerHandshake), sig(bc))
+			}
+			m := meds[bl]
+			row(name+", handshakes/s (median round)", sig(w.HandshakesPerS)+marks(w.LoadCPU, w.OtherCPU, w.Seconds, true),
+				bl+" "+sig(bv)+marks(m.LoadCPU, m.OtherCPU, m.Seconds, true), fmt.Sprintf("%.2f×", w.HandshakesPerS/bv), cr, "", "")
+		}
+		if bl, bv, ok := best(rss, false); ok {
+			row(name+", server peak RSS", fmt.Sprintf("%.1f MiB", rss["wesos"]), fmt.Sprintf("%s %.1f MiB", bl, bv), fmt.Sprintf("%.2f× (lower is better)", rss["wesos"]/bv), "", "", "")
+		}
+	}
+	for _, k := range res.DeflateOrder {
+		r := res.DeflateEcho[k.String()]
+		x := r["wesos"]
+		if x == nil || x.Error != "" {
+			continue
+		}
+		mb, cpu := map[string]float64{}, map[string]float64{}
+		var starved []string
+		for _, lib := range wsLibs {
+			if e := r[lib]; e != nil && e.Error == "" {
+				mb[lib], cpu[lib] = e.MBPerS, e.CPUusPerMsg
+				if e.Starved > 0 {
+					starved = append(starved, fmt.Sprintf("%s %s", lib, commas(float64(e.Starved), 0)))
+				}
+			}
+		}
+		note := ""
+		if len(starved) > 0 {
+			note = fmt.Sprintf("**starved** (connections of %s with no reply while measured): %s", commas(float64(k.Conns), 0), strings.Join(starved, ", "))
+		}
+		if bl, bv, ok := best(mb, true); ok {
+			cr := "—"
+			if _, bc, ok := best(cpu, false); ok {
+				cr = fmt.Sprintf("%.2f× (%s vs %s µs)", x.CPUusPerMsg/bc, sig(x.CPUusPerMsg), sig(bc))
+			}
+			p := r[bl]
+			row(fmt.Sprintf("compressed echo %s, MB/s of JSON", k), sig(x.MBPerS)+marks(x.LoadCPU, x.OtherCPU, x.Seconds, true),
+				bl+" "+sig(bv)+marks(p.LoadCPU, p.OtherCPU, p.Seconds, true), fmt.Sprintf("%.2f×", x.MBPerS/bv), cr, "", note)
+		}
+	}
+	if x := res.DeflateBroadcast["wesos"]; x != nil && x.Error == "" {
+		d, c := map[string]float64{}, map[string]float64{}
+		for lib, r := range res.DeflateBroadcast {
+			if r != nil && r.Error == "" {
+				d[lib], c[lib] = r.DeliveriesPerS, r.CPUusPerDelivery
+			}
+		}
+		if bl, bv, ok := best(d, true); ok {
+			cr := "—"
+			if _, bc, ok := best(c, false); ok {
+				cr = fmt.Sprintf("%.2f× (%s vs %s µs per delivery)", x.CPUusPerDelivery/bc, sig(x.CPUusPerDelivery), sig(bc))
+			}
+			p := res.DeflateBroadcast[bl]
+			row(fmt.Sprintf("compressed broadcast of %s JSON to %s subscribers, deliveries/s", sizeName(int64(res.Plan.DeflateSize)), commas(float64(res.Plan.DeflateSubs), 0)),
+				sig(x.DeliveriesPerS)+marks(x.LoadCPU, x.OtherCPU, x.Seconds, true),
+				bl+" "+sig(bv)+marks(p.LoadCPU, p.OtherCPU, p.Seconds, true), fmt.Sprintf("%.2f×", x.DeliveriesPerS/bv), cr, "", "")
+		}
+	}
+}
