@@ -1,6 +1,8 @@
 package ws
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -57,9 +59,26 @@ type AcceptOptions struct {
 	// ping. Zero means KeepAlive.
 	KeepAliveTimeout time.Duration
 
+	// Admit, if set, decides whether a request may become a connection,
+	// before it is upgraded and after the handshake checks (the Origin
+	// check among them) have passed: authentication, the choice of a room.
+	// It refuses with an error: a *HandshakeError (see Refuse) answers with
+	// its Status and Reason; any other error answers 403 Forbidden without
+	// its text (a Server logs it). It may set headers on w, which go out
+	// with the refusal (WWW-Authenticate with a 401) or with the upgrade
+	// (Set-Cookie), but must not write to w.
+	//
+	// To admit, it returns nil and the context the handler of a Server runs
+	// in (its values, not its cancellation; nil means r.Context()): derive
+	// it from r.Context() and put in it what the handler needs to know of
+	// the request, the user or the room, rather than the request itself,
+	// which an idle connection would then keep. Accept, which returns no
+	// context, calls Admit the same way and drops the context.
+	Admit func(w http.ResponseWriter, r *http.Request) (context.Context, error)
+
 	// ErrorLog receives the errors that have no caller to return to: failed
-	// handshakes and dropped connections seen by a Server. Nil means
-	// slog.Default().
+	// handshakes, refused requests, dropped connections and the errors
+	// handlers return, seen by a Server. Nil means slog.Default().
 	ErrorLog *slog.Logger
 
 	// BroadcastQueue is how many bytes of broadcast frames (Server.Send) a
@@ -109,6 +128,39 @@ func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("ws: handshake refused (%d %s): %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
 
+// Refuse returns the error with which an Admit function refuses a request:
+// the request is answered with status (401, 403, 404, 429, ...) and reason
+// as its text. A status outside 300–599 answers 500 instead.
+func Refuse(status int, reason string) error {
+	return &HandshakeError{Status: status, Reason: reason}
+}
+
+// admit runs opts.Admit for a request that passed the handshake checks and
+// returns the handler's context; if the request is refused, it answers it
+// and returns the error.
+func admit(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (context.Context, error) {
+	if opts.Admit == nil {
+		return r.Context(), nil
+	}
+	ctx, err := opts.Admit(w, r)
+	if err != nil {
+		status, reason := http.StatusForbidden, http.StatusText(http.StatusForbidden)
+		var herr *HandshakeError
+		if errors.As(err, &herr) {
+			status, reason = herr.Status, herr.Reason
+			if status < 300 || status > 599 {
+				status, reason = http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
+			}
+		}
+		http.Error(w, reason, status)
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = r.Context()
+	}
+	return ctx, nil
+}
+
 // Accept upgrades an HTTP request to a WebSocket connection (RFC 6455 §4.2).
 // It checks the request, answers it with 101 Switching Protocols (with any
 // headers already set on w, such as cookies) and hijacks the connection,
@@ -116,7 +168,9 @@ func (e *HandshakeError) Error() string {
 // valid WebSocket handshake it writes an error response and returns a
 // *HandshakeError: 405 for a method other than GET, 426 with
 // "Sec-WebSocket-Version: 13" for another protocol version, 403 for an
-// origin that is not allowed, 400 for everything else.
+// origin that is not allowed, 400 for everything else. A valid handshake
+// then goes to opts.Admit, if set, which may refuse it; Accept returns its
+// error.
 //
 // The hijacked connection then belongs to the Conn: close it with Close or
 // CloseNow, never through the net.Conn (a ConnState hook may have kept
@@ -137,22 +191,33 @@ func (e *HandshakeError) Error() string {
 // deadline, resets the stream. Over HTTP/2 a Conn holds a goroutine and a
 // read buffer for its life, and every write to the stream is flushed.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	c, _, _, err := accept(w, r, opts)
+	return c, err
+}
+
+// accept is Accept, returning also the context Admit made for the handler,
+// and whether the request was refused by Admit (err is then Admit's).
+func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Conn, ctx context.Context, refused bool, err error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
 	key, proto, herr := checkRequest(w, r, opts)
 	if herr != nil {
 		http.Error(w, herr.Reason, herr.Status)
-		return nil, herr
+		return nil, nil, false, herr
+	}
+	if ctx, err = admit(w, r, opts); err != nil {
+		return nil, nil, true, err
 	}
 	if isExtendedConnect(r) {
-		return acceptStream(w, r, opts, proto)
+		c, err = acceptStream(w, r, opts, proto)
+		return c, ctx, false, err
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		herr := &HandshakeError{http.StatusInternalServerError, "cannot hijack the connection: " + err.Error()}
 		http.Error(w, herr.Reason, herr.Status)
-		return nil, herr
+		return nil, nil, false, herr
 	}
 	// net/http may have set deadlines from its own timeouts; the WebSocket
 	// connection starts without them.
@@ -196,13 +261,13 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	nc.SetWriteDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("ws: writing the handshake response: %w", err)
+		return nil, nil, false, fmt.Errorf("ws: writing the handshake response: %w", err)
 	}
 	var buffered []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		buffered, _ = brw.Reader.Peek(n)
 	}
-	return newConn(nc, false, proto, cfg, deflate, buffered), nil
+	return newConn(nc, false, proto, cfg, deflate, buffered), ctx, false, nil
 }
 
 // checkRequest validates a handshake request and returns its key (empty

@@ -21,14 +21,40 @@
 // a Server is a Sink that broadcasts, so the flows of package flow compose
 // with sockets.
 //
+// # Handlers and requests
+//
+// A Server's handler returns an error, and the connection closes with the
+// code it says: nil or io.EOF 1000, a CloseError its code and reason, a
+// DecodeError (a message Typed could not decode) 1007, anything else 1011,
+// and the error goes to the ErrorLog. The request is seen before the
+// upgrade by AcceptOptions.Admit, which refuses it with an HTTP status or
+// admits it with the context the handler runs in:
+//
+//	opts := &ws.AcceptOptions{
+//		Admit: func(w http.ResponseWriter, r *http.Request) (context.Context, error) {
+//			user := r.URL.Query().Get("user")
+//			if user == "" {
+//				return nil, ws.Refuse(http.StatusUnauthorized, "who are you?")
+//			}
+//			return context.WithValue(r.Context(), userKey{}, user), nil
+//		},
+//	}
+//
+// A refused request never becomes a connection: no handler, no Len, no
+// broadcast. What Admit puts in the context is all the handler keeps of the
+// request: keep a name or a room rather than the request, which an idle
+// connection would hold (a browser's request with its headers is about 2 KB
+// more per connection, TestAdmitIdleMemory).
+//
 // # Events
 //
 // The events of Node's wesos, whose servers and sockets emit them, have
 // these Go forms:
 //
 //   - server "open": the Server's handler runs for the new Conn.
-//   - server "error": AcceptOptions.ErrorLog receives failed handshakes and
-//     dropped connections; errors with a caller are returned to it.
+//   - server "error": AcceptOptions.ErrorLog receives failed handshakes,
+//     dropped connections and the errors handlers return; errors with a
+//     caller are returned to it.
 //   - server "close": Server.Shutdown returns.
 //   - socket "message": Conn.Next or Conn.Reader returns a message.
 //   - socket "ping": the OnPing option is called; the pong is sent

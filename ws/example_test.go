@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -148,4 +149,43 @@ func ExampleNetConn() {
 	// Output:
 	// hello, net.Conn
 	// <nil>
+}
+
+type userKey struct{}
+
+// A request can be refused before the upgrade (here 401 without a user
+// name), and the handler sees what Admit kept of the request: a name, not
+// the request, which an idle connection would keep alive.
+func ExampleAcceptOptions_admit() {
+	ctx := context.Background()
+	opts := &ws.AcceptOptions{
+		Admit: func(w http.ResponseWriter, r *http.Request) (context.Context, error) {
+			user := r.URL.Query().Get("user")
+			if user == "" {
+				return nil, ws.Refuse(http.StatusUnauthorized, "who are you?")
+			}
+			return context.WithValue(r.Context(), userKey{}, user), nil // what the handler will know
+		},
+	}
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		user := ctx.Value(userKey{}).(string)
+		return c.Write(ctx, ws.Text, []byte("hello, "+user))
+	}, opts)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	if _, resp, err := ws.Dial(ctx, hs.URL, nil); err != nil {
+		fmt.Println(resp.Status)
+	}
+	c, _, err := ws.Dial(ctx, hs.URL+"?user=ann", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseNow()
+	_, msg, err := c.Read(ctx)
+	fmt.Println(string(msg), err)
+	// Output:
+	// 401 Unauthorized
+	// hello, ann <nil>
 }

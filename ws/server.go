@@ -86,8 +86,11 @@ type Server struct {
 // upgraded, so net/http keeps nothing for it). A connection over HTTP/2
 // (RFC 8441) lives in its request's stream, so for it ServeHTTP runs the
 // handler itself and returns once the connection is closed. The handler's
-// ctx carries the request context's values and ends when Shutdown closes
-// the connections. opts may be nil.
+// ctx carries the values of the request's context (or of the context the
+// options' Admit function returned) and ends when the handler returns or
+// Shutdown closes the connections. The request itself is not kept: what
+// the handler needs of it (a user, a room, a header), Admit puts in that
+// context. opts may be nil.
 func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOptions) *Server {
 	s := &Server{handler: handler, peers: make(map[*Conn]*peer)}
 	if opts != nil {
@@ -116,7 +119,9 @@ func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOpt
 }
 
 // ServeHTTP upgrades the request and runs the handler. During Shutdown it
-// answers 503.
+// answers 503. A request that the options' Admit function refuses is
+// answered with its status and never becomes a connection: it is not
+// counted by Len, gets no broadcast, and its handler never runs.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
@@ -127,10 +132,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	s.mu.Unlock()
 
-	c, err := Accept(w, r, &s.opts)
+	c, ctx, refused, err := accept(w, r, &s.opts)
 	if err != nil {
 		s.handlers.Done()
-		s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
+		var herr *HandshakeError
+		switch {
+		case refused && errors.As(err, &herr):
+			s.log.Debug("ws: request refused", "remote", r.RemoteAddr, "err", err)
+		case refused:
+			s.log.Info("ws: request refused", "remote", r.RemoteAddr, "err", err)
+		default:
+			s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
+		}
 		return
 	}
 	// A broadcast is compressed once, at the level of the options: a
@@ -141,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// handler returns or Shutdown ends the connections. It is made before
 	// p is listed, so that Shutdown, which cancels the listed ones, never
 	// misses it.
-	p.ctx = newHandlerCtx(r.Context(), c)
+	p.ctx = newHandlerCtx(ctx, c)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -221,8 +234,16 @@ func (s *Server) finish(p *peer, errp *error) {
 	s.mu.Unlock()
 	code, reason, level := closeStatus(herr)
 	if herr != nil && !errors.Is(herr, io.EOF) {
-		if closing && (errors.Is(herr, context.Canceled) || errors.Is(herr, ErrServerClosed)) {
+		switch {
+		case closing && (errors.Is(herr, context.Canceled) || errors.Is(herr, ErrServerClosed)):
 			level = slog.LevelDebug // the handler ended because Shutdown began
+		case errors.Is(herr, net.ErrClosed) && isDone(c.doneChan()):
+			// This side closed c under the handler (Shutdown, a
+			// broadcast that dropped it, the handler's own Close):
+			// the close and its code are already decided and logged.
+			level = slog.LevelDebug
+		case errors.Is(herr, errKeepAlive):
+			level = slog.LevelInfo // the peer vanished
 		}
 		s.log.Log(context.Background(), level, "ws: handler failed", "remote", c.RemoteAddr(), "code", int(code), "err", herr)
 	}
@@ -721,6 +742,16 @@ func (s *Server) deliver(p *peer, node *bframe) {
 			return
 		}
 		node = node.next
+	}
+}
+
+// isDone reports whether ch is closed.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
