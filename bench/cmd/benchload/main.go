@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ var (
 	clients  = flag.Int("clients", 10000, "storm: connections per round")
 	parallel = flag.Int("parallel", 256, "storm: handshakes in flight")
 	rounds   = flag.Int("rounds", 3, "storm: rounds of connecting all, then closing all")
+	cpuprof  = flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 )
 
 // base is the origin of the timestamps carried by messages (monotonic).
@@ -72,6 +74,16 @@ func main() {
 	})
 	if *deflate && *size < 256 {
 		fail(fmt.Errorf("-deflate messages are at least 256 bytes, got -size %d", *size))
+	}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	var res any
 	switch *scenario {

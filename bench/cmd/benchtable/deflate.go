@@ -16,6 +16,7 @@ import (
 // as in the echo grid), then the compressed broadcast on a fresh broadcast
 // server each.
 func runDeflate(res *Results, plan Plan) {
+	warm := deflateWarm(plan)
 	var keys []EchoKey
 	for _, e := range plan.DeflateEcho {
 		keys = append(keys, EchoKey{int(e[0]), e[1], int(e[2])})
@@ -44,10 +45,10 @@ func runDeflate(res *Results, plan Plan) {
 				continue
 			}
 			var e stats.Echo
-			if err := load(&e, plan.Warm+plan.Dur+60*time.Second, "-scenario", "echo", "-deflate", "-addr", s.addr,
+			if err := load(&e, warm+plan.Dur+60*time.Second, "-scenario", "echo", "-deflate", "-addr", s.addr,
 				"-pid", strconv.Itoa(s.pid()), "-conns", strconv.Itoa(k.Conns), "-size", strconv.FormatInt(k.Size, 10),
 				"-inflight", strconv.Itoa(k.Inflight), "-maxinflightbytes", strconv.FormatInt(plan.MaxBytes, 10),
-				"-warm", plan.Warm.String(), "-dur", plan.Dur.String()); err != nil {
+				"-warm", warm.String(), "-dur", plan.Dur.String()); err != nil {
 				e.Error = err.Error()
 			}
 			res.DeflateEcho[k.String()][lib] = &e
@@ -68,9 +69,9 @@ func runDeflate(res *Results, plan Plan) {
 			continue
 		}
 		var r stats.Broadcast
-		if err := load(&r, plan.Warm+plan.Dur+2*time.Minute, "-scenario", "broadcast", "-deflate", "-addr", s.addr,
+		if err := load(&r, warm+plan.Dur+2*time.Minute, "-scenario", "broadcast", "-deflate", "-addr", s.addr,
 			"-pid", strconv.Itoa(s.pid()), "-subs", strconv.Itoa(plan.DeflateSubs), "-size", strconv.Itoa(plan.DeflateSize),
-			"-window", strconv.Itoa(plan.DeflateWindow), "-warm", plan.Warm.String(), "-dur", plan.Dur.String()); err != nil {
+			"-window", strconv.Itoa(plan.DeflateWindow), "-warm", warm.String(), "-dur", plan.Dur.String()); err != nil {
 			r.Error = err.Error()
 		}
 		res.DeflateBroadcast[lib] = &r
@@ -81,6 +82,11 @@ func runDeflate(res *Results, plan Plan) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// deflateWarm is the compressed scenarios' warm-up: at least a second,
+// since the first message of each connection allocates its (de)compressors
+// in some libraries (a compressor is about 1 MB), which is no steady state.
+func deflateWarm(plan Plan) time.Duration { return max(plan.Warm, time.Second) }
 
 // deflateHow says how each server is configured for compression.
 var deflateHow = map[string]string{
@@ -96,7 +102,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 	fmt.Fprintf(b, "## Compressed traffic (permessage-deflate)\n\n")
 	fmt.Fprintf(b, "Text messages of generated JSON (event records: names, rooms, timestamps, words; the same records in every message, from a fixed seed), sent compressed as a browser sends them. The client offers `%s`: no context takeover in either direction, which every server supports (gorilla supports nothing else), so each message is compressed on its own and the comparison uses the same mode everywhere. ", wsclient.DeflateOffer)
 	fmt.Fprintf(b, "The client writes each message as a stored deflate block for its head (timestamp, check tag, sequence) and a body compressed once at flate.BestSpeed; it inflates every reply and compares every byte. Every server compresses at flate.BestSpeed (how each is configured, and the sizes it sent, are in the last table). Only wesos checks text as UTF-8. ")
-	fmt.Fprintf(b, "MB/s counts uncompressed JSON, one direction. Warm-up %v, %v measured; † and ‡ as in the echo tables.\n\n", p.Warm, p.Dur)
+	fmt.Fprintf(b, "MB/s counts uncompressed JSON, one direction. Warm-up %v (the first message of a connection allocates its compressor in some libraries), %v measured; † and ‡ as in the echo tables.\n\n", deflateWarm(p), p.Dur)
 
 	if len(res.DeflateEcho) > 0 {
 		metrics := []struct {
@@ -285,5 +291,75 @@ func renderDeflate(b *strings.Builder, res *Results) {
 	}
 	if len(warn) > 0 {
 		b.WriteString("\n")
+	}
+}
+
+// targetsStormDeflate adds the targets of the handshake storm and the
+// compressed scenarios to the targets table (wesos ÷ best peer).
+func targetsStormDeflate(b *strings.Builder, res *Results, yes func(bool) string) {
+	if w, ok := medianRound(res.Storm["wesos"]); ok {
+		hs, cpu, rss := map[string]float64{}, map[string]float64{}, map[string]float64{}
+		for lib, r := range res.Storm {
+			if m, ok := medianRound(r); ok {
+				hs[lib], cpu[lib], rss[lib] = m.HandshakesPerS, m.CPUusPerHandshake, float64(r.PeakRSSKB)
+			}
+		}
+		if _, bv, ok := best(hs, true); ok {
+			fmt.Fprintf(b, "| storm: handshakes/s ≥ 1.25× | %.2f | %s |\n", w.HandshakesPerS/bv, yes(w.HandshakesPerS/bv >= 1.25))
+		}
+		if _, bv, ok := best(cpu, false); ok {
+			fmt.Fprintf(b, "| storm: server CPU per handshake ≤ 0.75× | %.2f | %s |\n", w.CPUusPerHandshake/bv, yes(w.CPUusPerHandshake/bv <= 0.75))
+		}
+		if _, bv, ok := best(rss, false); ok {
+			fmt.Fprintf(b, "| storm: server peak RSS ≤ 1.0× | %.2f | %s |\n", rss["wesos"]/bv, yes(rss["wesos"]/bv <= 1.0))
+		}
+	}
+	for _, t := range []struct {
+		name string
+		get  func(*stats.Echo) float64
+		hi   bool
+		pass func(float64) bool
+	}{
+		{"compressed echo: MB/s ≥ 1.5×", func(e *stats.Echo) float64 { return e.MBPerS }, true, func(r float64) bool { return r >= 1.5 }},
+		{"compressed echo: server CPU per message ≤ 0.67×", func(e *stats.Echo) float64 { return e.CPUusPerMsg }, false, func(r float64) bool { return r <= 0.67 }},
+	} {
+		var rs []string
+		met, n := 0, 0
+		for _, k := range res.DeflateOrder {
+			row := res.DeflateEcho[k.String()]
+			if row["wesos"] == nil || row["wesos"].Error != "" {
+				continue
+			}
+			vals := map[string]float64{}
+			for lib, e := range row {
+				if e != nil && e.Error == "" {
+					vals[lib] = t.get(e)
+				}
+			}
+			_, bv, ok := best(vals, t.hi)
+			if !ok {
+				continue
+			}
+			r := vals["wesos"] / bv
+			n++
+			if t.pass(r) {
+				met++
+			}
+			rs = append(rs, fmt.Sprintf("%s: %.2f", k, r))
+		}
+		if n > 0 {
+			fmt.Fprintf(b, "| %s | %s | %s %d of %d rows |\n", t.name, strings.Join(rs, "; "), yes(met == n), met, n)
+		}
+	}
+	if w := res.DeflateBroadcast["wesos"]; w != nil && w.Error == "" {
+		d := map[string]float64{}
+		for lib, x := range res.DeflateBroadcast {
+			if x != nil && x.Error == "" {
+				d[lib] = x.DeliveriesPerS
+			}
+		}
+		if _, bv, ok := best(d, true); ok {
+			fmt.Fprintf(b, "| compressed broadcast: deliveries/s ≥ 2× | %.2f | %s |\n", w.DeliveriesPerS/bv, yes(w.DeliveriesPerS/bv >= 2))
+		}
 	}
 }

@@ -532,6 +532,7 @@ func renderTargets(b *strings.Builder, res *Results) {
 		mib := float64(s.PeakRSSKB) / 1024
 		fmt.Fprintf(b, "| streaming relay of %s: server peak RSS ≤ 64 MiB (absolute) | %.0f MiB | %s |\n", sizeName(res.Plan.StreamSize), mib, yes(mib <= 64))
 	}
+	targetsStormDeflate(b, res, yes)
 	b.WriteString("\n")
 }
 
