@@ -68,9 +68,11 @@
 // # Reading, writing and contexts
 //
 // Reads are single-consumer, and control frames are handled inside reads:
-// keep reading a Conn whose peer may ping or close. Writes are safe from any
-// goroutine; data messages never interleave, and pongs and close frames pass
-// between the fragments of a message being written.
+// keep reading a Conn whose peer may ping or close, or, for a connection
+// that is only written to, let CloseRead read it in the background. Writes
+// are safe from any goroutine; data messages never interleave, and pongs
+// and close frames pass between the fragments of a message being written.
+// NetConn makes a Conn a net.Conn, for protocols that want a byte stream.
 //
 // A context ends a call, not the connection: a read interrupted by its
 // context returns ctx.Err() and the next read resumes the frame where it
