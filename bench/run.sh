@@ -4,7 +4,7 @@
 # RESULTS.md (RESULTS-quick.md with -quick).
 #
 #   ./run.sh            # full run, about 12 minutes on 2 cores; also updates ../README.md
-#   ./run.sh -quick     # a small subset, under 2 minutes
+#   ./run.sh -quick     # a small subset, about 3 minutes
 #   ./run.sh -only echo # one or more sections (echo, idle, broadcast, stream, storm, deflate)
 set -euo pipefail
 cd "$(dirname "$0")"

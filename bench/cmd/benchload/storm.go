@@ -71,7 +71,7 @@ func stormRound(deadline time.Time) (stats.StormRound, error) {
 					return
 				}
 				s := time.Now()
-				c, err := wsclient.Dial(*addr, false, 1024, 10*time.Second)
+				c, err := dial(1024, 10*time.Second) // -deflate: the handshake negotiates compression too
 				h.Add(int64(time.Since(s)))
 				if err != nil {
 					failed.Add(1)

@@ -38,7 +38,7 @@ var (
 )
 
 var (
-	quick       = flag.Bool("quick", false, "a small subset (under 2 minutes)")
+	quick       = flag.Bool("quick", false, "a small subset (about 3 minutes)")
 	binDir      = flag.String("bin", "bin", "directory of benchserver and benchload")
 	outFile     = flag.String("out", "", "markdown output (default RESULTS.md, or RESULTS-quick.md with -quick)")
 	jsonFile    = flag.String("json", "", "raw results as JSON (default results.json / results-quick.json)")
