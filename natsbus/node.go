@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,6 +220,14 @@ type serverLog struct{ l *slog.Logger }
 func (s serverLog) Noticef(format string, v ...any) { s.l.Debug(fmt.Sprintf(format, v...)) }
 func (s serverLog) Warnf(format string, v ...any)   { s.l.Warn(fmt.Sprintf(format, v...)) }
 func (s serverLog) Fatalf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s serverLog) Errorf(format string, v ...any)  { s.l.Error(fmt.Sprintf(format, v...)) }
-func (s serverLog) Debugf(format string, v ...any)  {}
-func (s serverLog) Tracef(format string, v ...any)  {}
+func (s serverLog) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Error trying to connect to route") {
+		// A peer not up yet, or restarting: the server keeps trying.
+		s.l.Info(msg)
+		return
+	}
+	s.l.Error(msg)
+}
+func (s serverLog) Debugf(format string, v ...any) {}
+func (s serverLog) Tracef(format string, v ...any) {}
