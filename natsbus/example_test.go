@@ -1,0 +1,66 @@
+package natsbus_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+
+	"github.com/wesos/wesos"
+	"github.com/wesos/wesos/natsbus"
+	"github.com/wesos/wesos/ws"
+)
+
+// A subject is a Sink and a Source of ws.Message: what is sent comes back to
+// every subscriber, this one included, with its type.
+func ExampleSubject() {
+	ctx := context.Background()
+	node, err := natsbus.StartNode(ctx, nil) // a NATS server in this process, and a connection to it
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Close()
+
+	sub, err := natsbus.Subject(node.Conn(), "greetings", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Close()
+	sub.Send(ctx, ws.Message{Type: ws.Text, Body: strings.NewReader("hello, bus")})
+	m, err := sub.Next(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, _ := io.ReadAll(m.Body)
+	fmt.Println(m.Type == ws.Text, string(b))
+	// Output: true hello, bus
+}
+
+// A room that spans every node of a cluster: each node relays the room's
+// subject to its own members, and each member's messages to the subject.
+func ExampleSubject_room() {
+	ctx := context.Background()
+	// Routes: the peers' route URLs, which they listen on with ClusterPort.
+	node, err := natsbus.StartNode(ctx, &natsbus.NodeOptions{
+		ClusterPort: 6222,
+		Routes:      []string{"nats://node2:6222", "nats://node3:6222"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Close()
+	nc := node.Conn()
+
+	var room *ws.Server
+	sub, err := natsbus.Subject(nc, "chat.room.go", nil) // Sink and Source of ws.Message
+	if err != nil {
+		log.Fatal(err)
+	}
+	room = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		return wesos.Pipe(ctx, sub, c) // this member's messages → the bus
+	}, nil)
+	go wesos.Pipe(ctx, room, sub) // the bus → this node's members
+	log.Fatal(http.ListenAndServe(":8080", room))
+}
