@@ -3,6 +3,7 @@ package wesos_test
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,4 +70,31 @@ func containsRun(lines, run []string) bool {
 		}
 	}
 	return false
+}
+
+// TestReadmeTestCommandIsCI: the test command on the README's first screen
+// is the one CI runs, word for word, so that a new user runs what CI checks.
+func TestReadmeTestCommandIsCI(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd string
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		if strings.HasPrefix(line, "go test ") {
+			cmd, _, _ = strings.Cut(line, "#")
+			cmd = strings.TrimSpace(cmd)
+			break
+		}
+	}
+	if cmd == "" {
+		t.Fatal("README.md shows no line starting with `go test `")
+	}
+	if !slices.Contains(strings.Split(string(ci), "\n"), cmd) {
+		t.Errorf(".ci/run does not run the README's test command %q on a line of its own", cmd)
+	}
 }
