@@ -539,3 +539,43 @@ func TestNetConnClose(t *testing.T) {
 		<-done
 	})
 }
+
+// BenchmarkNetConn measures a byte stream through NetConn: writes of size
+// bytes on the client's, io.ReadFull of the same on the server's.
+func BenchmarkNetConn(b *testing.B) {
+	for _, size := range []int{1 << 10, 32 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			client, server := benchPair(b, nil, nil)
+			ctx := context.Background()
+			w, r := NetConn(ctx, client, Binary), NetConn(ctx, server, Binary)
+			p := make([]byte, size)
+			buf := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			done := make(chan error, 1)
+			go func() {
+				for range b.N {
+					if _, err := w.Write(p); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for range b.N {
+				if _, err := io.ReadFull(r, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			var wg sync.WaitGroup
+			wg.Go(func() { w.Close() })
+			wg.Go(func() { r.Close() })
+			wg.Wait()
+		})
+	}
+}
