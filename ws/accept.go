@@ -21,6 +21,15 @@ type AcceptOptions struct {
 	// preference; the first one the client also offers is chosen.
 	Subprotocols []string
 
+	// SelectSubprotocol, if set, chooses the subprotocol in place of
+	// Subprotocols, for a server that speaks whatever the client asks
+	// (an echo server) or chooses by request. It is called when the client
+	// offers at least one, with the request and the offered subprotocols in
+	// the client's order, and returns one of them, or "" for none; an
+	// answer the client did not offer, or that is not an HTTP token,
+	// counts as none.
+	SelectSubprotocol func(r *http.Request, offered []string) string
+
 	// OriginPatterns lists the hosts, besides the request's own, whose pages
 	// may open a connection: path.Match patterns matched, ignoring case,
 	// against the host of the Origin header (or against scheme://host when
@@ -313,6 +322,16 @@ func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (
 		}
 	}
 	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	if opts.SelectSubprotocol != nil {
+		if len(offered) > 0 {
+			// What the client offered is echoed back only if it is a
+			// token (RFC 6455 §4.1), as a subprotocol must be.
+			if p := opts.SelectSubprotocol(r, offered); isToken(p) && slices.Contains(offered, p) {
+				proto = p
+			}
+		}
+		return key, proto, nil
+	}
 	for _, p := range opts.Subprotocols {
 		if slices.Contains(offered, p) {
 			proto = p
