@@ -112,29 +112,6 @@ func (r *roster) add(delta int) int {
 	return r.online
 }
 
-// serve runs the chat on ln until ctx ends, then shuts down gracefully: the
-// HTTP server stops accepting and every WebSocket is closed with 1001.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, srv *ws.Server) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	// The budget outlasts a close handshake (ws.DefaultCloseTimeout).
-	stop, cancel := context.WithTimeout(context.Background(), 2*ws.DefaultCloseTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	var httpErr, wsErr error
-	wg.Go(func() { httpErr = hs.Shutdown(stop) }) // stop accepting, close idle HTTP connections
-	wg.Go(func() { wsErr = srv.Shutdown(stop) })  // 1001 to every WebSocket, wait for the handlers
-	wg.Wait()
-	<-served // http.ErrServerClosed
-	return errors.Join(httpErr, wsErr)
-}
-
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
 	origins := flag.String("origins", "", "comma-separated origin patterns allowed besides the page's own, e.g. example.com,*.example.com")
@@ -151,7 +128,7 @@ func main() {
 	slog.Info("chat is up: open it in two browser tabs", "url", pageURL(*addr, ln))
 
 	h, srv := newChat(splitList(*origins), *compress, slog.Default())
-	if err := serve(ctx, ln, h, srv); err != nil {
+	if err := ws.Serve(ctx, ws.HTTPServer(h), ln, srv); err != nil {
 		slog.Error("shutdown", "err", err)
 		os.Exit(1)
 	}

@@ -47,7 +47,7 @@ func serveChat(t *testing.T, ln net.Listener, h http.Handler, srv *ws.Server) (s
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, h, srv) }()
+	go func() { served <- ws.Serve(ctx, ws.HTTPServer(h), ln, srv) }()
 	stopped := false
 	stop = func() {
 		t.Helper()

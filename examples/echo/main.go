@@ -1,6 +1,7 @@
 // Command echo is a WebSocket echo server: every message comes back with its
 // type, streamed fragment by fragment as it arrives. It is what conformance
-// tools point at.
+// tools point at. A client that offers subprotocols gets the first one it
+// offers: an echo speaks every protocol.
 //
 //	go run ./examples/echo -addr localhost:9001
 //
@@ -11,16 +12,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/wesos/wesos"
 	"github.com/wesos/wesos/ws"
@@ -29,7 +27,12 @@ import (
 // newEcho returns the echo server: every message of c back to c. With
 // compress, clients that offer permessage-deflate get it.
 func newEcho(limit int64, compress bool) *ws.Server {
-	opts := &ws.AcceptOptions{InsecureSkipOriginCheck: true}
+	opts := &ws.AcceptOptions{
+		InsecureSkipOriginCheck: true,
+		// Whatever subprotocol a client asks for, an echo speaks it: the
+		// first one offered is chosen.
+		SelectSubprotocol: func(_ *http.Request, offered []string) string { return offered[0] },
+	}
 	if compress {
 		opts.Compression = &ws.CompressionOptions{}
 	}
@@ -37,29 +40,6 @@ func newEcho(limit int64, compress bool) *ws.Server {
 		c.SetReadLimit(limit)
 		return wesos.Pipe(ctx, c, c) // every message of c back to c, as it streams
 	}, opts)
-}
-
-// serve runs srv on ln until ctx ends, then shuts down gracefully: the HTTP
-// server stops accepting and every WebSocket is closed with 1001.
-func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	// The budget outlasts a close handshake (ws.DefaultCloseTimeout).
-	stop, cancel := context.WithTimeout(context.Background(), 2*ws.DefaultCloseTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	var httpErr, wsErr error
-	wg.Go(func() { httpErr = hs.Shutdown(stop) }) // stop accepting
-	wg.Go(func() { wsErr = srv.Shutdown(stop) })  // 1001 to every WebSocket, wait for the handlers
-	wg.Wait()
-	<-served // http.ErrServerClosed
-	return errors.Join(httpErr, wsErr)
 }
 
 func main() {
@@ -76,7 +56,7 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("echo server listening", "url", "ws://"+ln.Addr().String())
-	if err := serve(ctx, ln, newEcho(*limit, !*noCompress)); err != nil {
+	if err := ws.Serve(ctx, ws.HTTPServer(newEcho(*limit, !*noCompress)), ln); err != nil {
 		slog.Error("echo server", "err", err)
 		os.Exit(1)
 	}

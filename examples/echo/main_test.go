@@ -28,7 +28,7 @@ func startEcho(t *testing.T, limit int64) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, newEcho(limit, true)) }()
+	go func() { served <- ws.Serve(ctx, ws.HTTPServer(newEcho(limit, true)), ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -177,6 +177,30 @@ func wantCompression(t *testing.T, ctx context.Context, bin, flag string, want b
 	p.Interrupt(t)
 	if code := p.Wait(t); code != 0 {
 		t.Fatalf("with %q: exit code %d, want 0", flag, code)
+	}
+}
+
+// TestSubprotocol: a client that offers subprotocols gets the first one;
+// one that offers none gets none.
+func TestSubprotocol(t *testing.T) {
+	ctx := extest.Context(t)
+	url := startEcho(t, 64<<20)
+	for _, offer := range [][]string{{"wamp.2.json", "chat"}, {"chat"}, nil} {
+		c, _, err := ws.Dial(ctx, url, &ws.DialOptions{Subprotocols: offer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if len(offer) > 0 {
+			want = offer[0]
+		}
+		if got := c.Subprotocol(); got != want {
+			t.Errorf("offered %q: subprotocol %q, want %q", offer, got, want)
+		}
+		roundTrip(t, ctx, c, ws.Text, []byte("hi"), func() error { return c.Write(ctx, ws.Text, []byte("hi")) })
+		if err := c.Close(ws.StatusNormalClosure, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -11,15 +11,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -76,29 +73,6 @@ func newTransform() *ws.Server {
 	}, &ws.AcceptOptions{ReadLimit: 64 << 10})
 }
 
-// serve runs srv on ln until ctx ends, then shuts down gracefully: the HTTP
-// server stops accepting and every WebSocket is closed with 1001.
-func serve(ctx context.Context, ln net.Listener, srv *ws.Server) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	// The budget outlasts a close handshake (ws.DefaultCloseTimeout).
-	stop, cancel := context.WithTimeout(context.Background(), 2*ws.DefaultCloseTimeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	var httpErr, wsErr error
-	wg.Go(func() { httpErr = hs.Shutdown(stop) }) // stop accepting
-	wg.Go(func() { wsErr = srv.Shutdown(stop) })  // 1001 to every WebSocket, wait for the handlers
-	wg.Wait()
-	<-served // http.ErrServerClosed
-	return errors.Join(httpErr, wsErr)
-}
-
 func main() {
 	addr := flag.String("addr", "localhost:8081", "address to listen on")
 	flag.Parse()
@@ -111,7 +85,7 @@ func main() {
 		os.Exit(1)
 	}
 	slog.Info("transform server listening", "url", "ws://"+ln.Addr().String())
-	if err := serve(ctx, ln, newTransform()); err != nil {
+	if err := ws.Serve(ctx, ws.HTTPServer(newTransform()), ln); err != nil {
 		slog.Error("transform server", "err", err)
 		os.Exit(1)
 	}

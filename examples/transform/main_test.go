@@ -51,7 +51,7 @@ func startTransform(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, newTransform()) }()
+	go func() { served <- ws.Serve(ctx, ws.HTTPServer(newTransform()), ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
