@@ -6,12 +6,14 @@ package wesos_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wesos/wesos"
@@ -26,7 +28,10 @@ func Example_broadcast() {
 	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
 		return wesos.Pipe(ctx, srv, c)
 	}, nil)
-	http.ListenAndServe("localhost:8080", srv)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := ws.ListenAndServe(ctx, "localhost:8080", srv) // until Ctrl-C: 1001 to every socket
+	fmt.Println(err)
 }
 
 // An echo server, and a client that talks to it.

@@ -4,11 +4,17 @@
 // io.WriteCloser whose every Write leaves as a fragment, so a message of any
 // size passes in bounded memory.
 //
-// A server in three lines, relaying every message to every socket:
+// A server in three lines, relaying every message to every socket until
+// ctx ends:
 //
 //	var srv *ws.Server
 //	srv = ws.NewServer(func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, srv, c) }, nil)
-//	http.ListenAndServe("localhost:8080", srv)
+//	err := ws.ListenAndServe(ctx, "localhost:8080", srv)
+//
+// ListenAndServe sets the HTTP timeouts and limits that the zero
+// http.Server lacks and, when ctx ends, shuts down gracefully: every
+// connection gets 1001 (going away). Serve does the same with an
+// http.Server and a listener of your own.
 //
 // and a client:
 //
