@@ -175,3 +175,25 @@ func BenchmarkHubSend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecover is one value through Map → Recover(SkipValue), where
+// Map fails on every tenth value: the values that pass cost no allocation,
+// a failed one its ValueError.
+func BenchmarkRecover(b *testing.B) {
+	ctx := context.Background()
+	failTenth := func(_ context.Context, v int) (int, error) {
+		if v%10 == 0 {
+			return 0, errBoom
+		}
+		return v, nil
+	}
+	src := flow.Recover(flow.Map(counter(), failTenth), flow.SkipValue)
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := src.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkInt = v
+	}
+}
