@@ -87,7 +87,9 @@ type AcceptOptions struct {
 
 	// ErrorLog receives the errors that have no caller to return to: failed
 	// handshakes, refused requests, dropped connections and the errors
-	// handlers return, seen by a Server. Nil means slog.Default().
+	// handlers return, seen by a Server; on each connection, a close frame
+	// or a keepalive ping that could not be sent, frames kept to leave
+	// together whose write failed. Nil means slog.Default().
 	ErrorLog *slog.Logger
 
 	// BroadcastQueue is how many bytes of broadcast frames (Server.Send) a
@@ -296,6 +298,14 @@ func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (
 		}
 		if !r.ProtoAtLeast(1, 1) {
 			return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later"}
+		}
+		if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+			// Its bytes would follow the request on the socket and be
+			// read as WebSocket frames: a proxy that forwarded the body
+			// and the server would disagree on where the frames begin.
+			// (An extended CONNECT has no such body: its stream is the
+			// WebSocket.)
+			return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake request must not have a body"}
 		}
 		if !hasToken(r.Header, "Connection", "upgrade") {
 			return "", "", &HandshakeError{http.StatusBadRequest, `the Connection header must contain "upgrade"`}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -610,5 +611,42 @@ func TestDialProxy(t *testing.T) {
 	}
 	if _, _, err := Dial(testCtx(t), "ws://"+target, &DialOptions{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse("socks5://127.0.0.1:1") }}); err == nil {
 		t.Fatal("Dial through a socks5 proxy URL succeeded")
+	}
+}
+
+// TestAcceptRefusesBody: an upgrade request that carries a body is refused
+// with 400: its bytes would otherwise be read as WebSocket frames.
+func TestAcceptRefusesBody(t *testing.T) {
+	// A masked text frame "hi", which the server would read as a message.
+	frame := string(rf{fin: true, op: opText, masked: true, payload: []byte("hi")}.bytes())
+	for _, tc := range []struct {
+		name   string
+		extra  []string
+		body   string
+		status int
+	}{
+		{"Content-Length", []string{"Content-Length: " + strconv.Itoa(len(frame))}, frame, http.StatusBadRequest},
+		{"chunked", []string{"Transfer-Encoding: chunked"}, "8\r\n" + frame + "\r\n0\r\n\r\n", http.StatusBadRequest},
+		{"Content-Length 0", []string{"Content-Length: 0"}, "", http.StatusSwitchingProtocols},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, results := startAcceptServer(t, nil)
+			host := strings.TrimPrefix(srv.URL, "http://")
+			resp, _ := rawRequest(t, host, upgradeRequest(host, tc.extra...)+tc.body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			res := <-results
+			if tc.status == http.StatusSwitchingProtocols {
+				if res.err != nil {
+					t.Fatal(res.err)
+				}
+				return
+			}
+			var he *HandshakeError
+			if !errors.As(res.err, &he) || he.Status != tc.status {
+				t.Fatalf("Accept: %v", res.err)
+			}
+		})
 	}
 }
