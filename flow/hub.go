@@ -74,6 +74,12 @@ type HubOptions struct {
 // several goroutines have no order between them.
 //
 // A Hub must be closed to stop its goroutines.
+//
+// Subscribers get a value after Send has returned, so a value that is valid
+// only until its source moves on must be made independent before it reaches
+// a Hub: a ws.Message's Body is valid until the next Next of its Conn (read
+// later, it returns an error), so a Hub of messages fed from a Conn wants
+// each body read into a buffer first, with a Map in front of the Hub.
 type Hub[T any] struct {
 	queueLen     int
 	policy       Policy

@@ -142,7 +142,7 @@ func (c *Conn) flushLater() {
 	}
 	defer c.unlock(lockFrame)
 	if !c.wclosed {
-		c.flushLocked(context.Background())
+		c.logDropped("flushing coalesced frames", c.flushLocked(context.Background()))
 	}
 }
 
@@ -171,7 +171,11 @@ func (c *Conn) beforeWait() {
 		return
 	}
 	if !c.wclosed {
-		c.flushLocked(c.readContext())
+		if err := c.flushLocked(c.readContext()); err != nil && c.readContext().Err() == nil {
+			// (A flush stopped by the read's context keeps the frames
+			// for later: nothing is lost.)
+			c.logDropped("flushing coalesced frames", err)
+		}
 	}
 	c.unlock(lockFrame)
 }

@@ -36,8 +36,11 @@ func (t MessageType) String() string {
 }
 
 // Message is one data message. Body streams the payload frame by frame as it
-// arrives; it is valid only until the next call to Next or Reader on the same
-// Conn, which discards whatever of it was not read.
+// arrives; it is valid only until the next call to Next, Reader or Read on
+// the same Conn, which discards whatever of it was not read. Read after that,
+// Body returns an error and reads nothing, so whatever holds a Message past
+// the next Next (a queue, a flow.Hub, a batch) must read its Body into a
+// buffer first.
 type Message struct {
 	Type MessageType
 	Body io.Reader
@@ -73,6 +76,7 @@ type connConfig struct {
 type connOptions struct {
 	closeTimeout time.Duration
 	onPing       func([]byte)
+	logger       *slog.Logger // nil: slog.Default()
 }
 
 func (cfg connConfig) withDefaults() connConfig {
@@ -100,10 +104,9 @@ func (cfg connConfig) withDefaults() connConfig {
 // and close frames still pass between the fragments of a message being
 // written.
 type Conn struct {
-	nc     net.Conn
-	client bool
-	proto  string
-	cfg    connOptions
+	nc    net.Conn
+	proto string
+	cfg   connOptions
 
 	readLimit atomic.Int64
 
@@ -127,16 +130,19 @@ type Conn struct {
 	maskPos   int
 	// The one-byte fields side by side, which saves padding: a Conn of at
 	// most 640 bytes takes a 640-byte slot instead of 704.
-	msgOpen bool // a data message is being read (its final frame is not done)
-	msgText bool
+	msgOpen       bool // a data message is being read (its final frame is not done)
+	msgText       bool
+	msgCompressed bool // the message being read is compressed
+	msgBroken     bool // its decompression was interrupted and cannot resume
+	client        bool
 	// Flags of other parts, here to share a word (their guards in
 	// brackets).
 	wclosed   bool // a close frame has been written (the frame lock)
 	closeSent bool // a close frame is ours to send or was sent (closeMu)
 	utf8      utf8Validator
 	msgLen    int64
-	mr        messageReader
-	readErr   error // sticky: the connection can no longer be read
+	rgen      atomic.Uint64 // the message being read (handle.go)
+	readErr   error         // sticky: the connection can no longer be read
 	rctx      context.Context
 	rdl       ctxDeadline
 	// What an interrupted Read had read of the open message, for the next
@@ -150,9 +156,7 @@ type Conn struct {
 	// permessage-deflate, when negotiated. (The decompressor of the
 	// message being read and its state are in deflate: a Conn without
 	// compression does not carry them.)
-	deflate       *deflateState
-	msgCompressed bool // the message being read is compressed
-	msgBroken     bool // its decompression was interrupted and cannot resume
+	deflate *deflateState
 
 	// Write side. The message lock (lockMsg) is held by a data message
 	// from its first frame to its last, the frame lock (lockFrame) for each
@@ -160,7 +164,9 @@ type Conn struct {
 	wl  writeLocks
 	wdl ctxDeadline
 	mw  messageWriter
-	rng *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
+	// The message being written, for the handles on it (handle.go).
+	wgen atomic.Uint64
+	rng  *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
 
 	// Output coalescing (coalesce.go). out, outp and flushTimer are
 	// guarded by the frame lock.
@@ -191,7 +197,7 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		nc:      nc,
 		client:  client,
 		proto:   proto,
-		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing},
+		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing, logger: cfg.logger},
 		deflate: deflate,
 	}
 	if deflate != nil {
@@ -210,7 +216,6 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		}
 	}
 	c.readLimit.Store(cfg.readLimit)
-	c.mr.c = c
 	c.mw.c = c
 	c.rdl.c = c
 	c.wdl.c, c.wdl.write = c, true
@@ -290,6 +295,9 @@ func (c *Conn) CloseNow() error {
 		if !c.closed.CompareAndSwap(nil, &closedChan) {
 			close(*c.closed.Load())
 		}
+		// Writers queued for a write lock give up (errClosed).
+		c.wl.abort(lockMsg)
+		c.wl.abort(lockFrame)
 		c.ka.stop()
 		// Drop the context watches, so a long-lived context does not
 		// keep a closed Conn alive.
@@ -427,11 +435,27 @@ func (c *Conn) fail(pe *ProtocolError) *ProtocolError {
 		var payload [maxControlPayload]byte
 		p, _ := appendClosePayload(payload[:0], pe.Code, pe.Reason)
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
-		c.writeFrame(ctx, opClose, true, p)
+		c.logDropped("sending a close frame", c.writeFrame(ctx, opClose, true, p))
 		cancel()
 	}
 	c.CloseNow()
 	return pe
+}
+
+// logDropped logs err, an error that no caller will see (a failed flush of
+// coalesced frames, a close frame that could not be sent), to the options'
+// ErrorLog, unless it only says that the connection was closed already.
+//
+//go:noinline
+func (c *Conn) logDropped(what string, err error) {
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	l := c.cfg.logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Info("ws: "+what, "remote", c.RemoteAddr(), "err", err)
 }
 
 // Ping sends a ping and returns when its pong arrives, when ctx ends, or when

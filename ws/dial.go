@@ -76,8 +76,10 @@ type DialOptions struct {
 	// ping. Zero means KeepAlive.
 	KeepAliveTimeout time.Duration
 
-	// ErrorLog receives errors that have no caller to return to. Nil means
-	// slog.Default().
+	// ErrorLog receives the errors that have no caller to return to: a
+	// close frame or a keepalive ping that could not be sent, frames kept
+	// to leave together (see the package doc) whose write failed. Nil
+	// means slog.Default().
 	ErrorLog *slog.Logger
 }
 

@@ -71,6 +71,7 @@ func (k *keepAlive) tick() {
 	err := c.writeFrame(ctx, opPing, true, p[:])
 	cancel()
 	if err != nil && !c.isClosed() && ctx.Err() == nil {
+		c.logDropped("sending a keepalive ping", err)
 		c.CloseNow()
 		return
 	}

@@ -38,7 +38,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{Type: t, Body: &c.mr}, nil
+	return Message{Type: t, Body: c.body()}, nil
 }
 
 // Reader returns the type of the next data message and a reader of its
@@ -51,11 +51,20 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return t, &c.mr, nil
+	return t, c.body(), nil
+}
+
+// body returns a new handle on the message being read. The caller holds
+// readMu.
+func (c *Conn) body() *messageReader {
+	return (*messageReader)(newHandle(c, c.rgen.Load()))
 }
 
 // reader starts reading the next message with ctx. The caller holds readMu.
+// The Body handed out for the previous message goes stale first, whatever
+// the outcome.
 func (c *Conn) reader(ctx context.Context) (MessageType, error) {
+	c.rgen.Add(1)
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
@@ -137,15 +146,29 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	}
 }
 
-// messageReader is the Body of the message being read. There is one per Conn.
-type messageReader struct{ c *Conn }
+// messageReader is the Body of a received message: a handle on the Conn's
+// read state for one message, which fails with errStaleBody once the Conn has
+// moved on to the next message (handle.go).
+type messageReader handle
+
+// stale reports whether the Conn has moved on from r's message.
+func (r *messageReader) stale() bool { return r.gen != r.c.rgen.Load() }
 
 // Read reads the message payload; it returns io.EOF, together with the last
-// bytes, when the message's final frame is done.
+// bytes, when the message's final frame is done. Once the Conn has moved on
+// to the next message, it returns an error and reads nothing.
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
+	if r.stale() {
+		// Checked before readMu too: a Next that waits for the next
+		// message holds it.
+		return 0, errStaleBody
+	}
 	c.readMu.Lock()
 	defer c.unlockRead()
+	if r.stale() {
+		return 0, errStaleBody
+	}
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
@@ -174,7 +197,7 @@ func (r *messageReader) readFrame(p []byte) (int, error) {
 		}
 		c := r.c
 		c.readMu.Lock()
-		more := c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > 0
+		more := !r.stale() && c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > 0
 		c.readMu.Unlock()
 		if !more {
 			return n, nil
@@ -186,9 +209,12 @@ func (r *messageReader) readFrame(p []byte) (int, error) {
 // (uncompressed) frame are still to be read.
 func (r *messageReader) frameLeftOver(n int) bool {
 	c := r.c
+	if r.stale() {
+		return false
+	}
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	return c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > int64(n)
+	return !r.stale() && c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > int64(n)
 }
 
 // readMessage reads payload bytes of the open message into p.
@@ -576,7 +602,7 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 			var b [2]byte
 			p, _ := appendClosePayload(b[:0], ce.Code, "")
 			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
-			c.writeFrame(ctx, opClose, true, p)
+			c.logDropped("answering a close frame", c.writeFrame(ctx, opClose, true, p))
 			cancel()
 		}
 		c.CloseNow()

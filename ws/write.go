@@ -119,8 +119,8 @@ func (c *Conn) Write(ctx context.Context, t MessageType, p []byte) error {
 // the message type, the rest are continuations), and Close sends the final
 // frame. The writer also implements io.ReaderFrom, so io.Copy into it needs
 // no extra buffer. Until Close, other data messages wait (control frames do
-// not). ctx governs every write of the message. The writer must not be used
-// after Close.
+// not). ctx governs every write of the message. Once closed, the writer
+// fails every call with an error (a second Close too) and touches nothing.
 func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error) {
 	op, err := opcodeOf(t)
 	if err != nil {
@@ -130,7 +130,40 @@ func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error
 		return nil, err
 	}
 	c.mw.start(ctx, op)
-	return &c.mw, nil
+	return (*msgWriter)(newHandle(c, c.wgen.Load())), nil
+}
+
+// msgWriter is the stream Writer returns: a handle on the Conn's message
+// writer for one message, which fails with errWriterClosed once that
+// message is closed (handle.go). A second Close, the usual deferred one
+// after an explicit Close, so returns an error and touches nothing: it
+// cannot end a message another goroutine has started since.
+type msgWriter handle
+
+func (w *msgWriter) stale() bool { return w.gen != w.c.wgen.Load() }
+
+// Write sends p as one fragment.
+func (w *msgWriter) Write(p []byte) (int, error) {
+	if w.stale() {
+		return 0, errWriterClosed
+	}
+	return w.c.mw.Write(p)
+}
+
+// ReadFrom sends what it reads from r, each read as one fragment.
+func (w *msgWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.stale() {
+		return 0, errWriterClosed
+	}
+	return w.c.mw.ReadFrom(r)
+}
+
+// Close sends the final frame and lets the next message go.
+func (w *msgWriter) Close() error {
+	if w.stale() {
+		return errWriterClosed
+	}
+	return w.c.mw.Close()
 }
 
 // Send sends m, streaming its Body out as fragments as it is read; it makes
@@ -141,7 +174,8 @@ func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error
 // single-frame message stays a single frame. If reading Body fails after
 // part of the message went out, the message is ended with an empty final
 // frame (the peer sees it cut short; a text message at a rune boundary) and
-// the error is returned.
+// the error is returned; if it fails before anything went out, nothing is
+// sent.
 func (c *Conn) Send(ctx context.Context, m Message) error {
 	op, err := opcodeOf(m.Type)
 	if err != nil {
@@ -155,6 +189,12 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	}
 	c.mw.start(ctx, op)
 	_, err = c.mw.copyFrom(m.Body, true)
+	if err != nil && !c.mw.sent {
+		// Nothing went out (a Body that failed on its first read, a
+		// stale one): no message at all, rather than an empty one.
+		c.mw.abandon()
+		return err
+	}
 	if cerr := c.mw.Close(); err == nil {
 		err = cerr
 	}
@@ -242,8 +282,6 @@ func (w *messageWriter) compressed(p []byte, fin bool) error {
 	}
 	return err
 }
-
-var errWriterClosed = errors.New("ws: write to a closed message writer")
 
 // Write sends p as one fragment.
 func (w *messageWriter) Write(p []byte) (int, error) {
@@ -431,6 +469,7 @@ func (w *messageWriter) Close() error {
 	w.open = false
 	c := w.c
 	defer c.unlock(lockMsg)
+	c.wgen.Add(1) // the handles on this message go stale
 	if w.done {
 		return nil
 	}
@@ -447,6 +486,17 @@ func (w *messageWriter) Close() error {
 	}
 	w.done = true
 	return err
+}
+
+// abandon ends a message of which no frame went out, sending nothing.
+func (w *messageWriter) abandon() {
+	w.open = false
+	if w.fw != nil {
+		w.c.deflate.releaseCompressor(w.fw)
+		w.fw = nil
+	}
+	w.c.wgen.Add(1)
+	w.c.unlock(lockMsg)
 }
 
 // writeFrame sends one frame with payload p, which it does not modify.
@@ -625,10 +675,12 @@ func (c *Conn) breakWrite(ctx context.Context, err error) error {
 	return fmt.Errorf("ws: write: %w", err)
 }
 
-// noteWritten records a close frame; nothing may follow it.
+// noteWritten records a close frame; nothing may follow it, so writers
+// queued for the message lock give up. The caller holds the frame lock.
 func (c *Conn) noteWritten(op opcode) error {
 	if op == opClose {
 		c.wclosed = true
+		c.wl.abort(lockMsg)
 	}
 	return nil
 }
