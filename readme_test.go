@@ -1,9 +1,13 @@
 package wesos_test
 
 import (
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -96,5 +100,46 @@ func TestReadmeTestCommandIsCI(t *testing.T) {
 	}
 	if !slices.Contains(strings.Split(string(ci), "\n"), cmd) {
 		t.Errorf(".ci/run does not run the README's test command %q on a line of its own", cmd)
+	}
+}
+
+// TestStandardLibraryOnly keeps the README's word on dependencies: the
+// packages ws and flow and the root package import, directly or through
+// other packages of this module, nothing but the standard library (test
+// files aside).
+func TestStandardLibraryOnly(t *testing.T) {
+	const module = "github.com/wesos/wesos"
+	seen := map[string]bool{}
+	var visit func(dir string)
+	visit = func(dir string) {
+		if seen[dir] {
+			return
+		}
+		seen[dir] = true
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: no Go files (%v)", dir, err)
+		}
+		for _, name := range files {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, imp := range f.Imports {
+				path, _ := strconv.Unquote(imp.Path.Value)
+				switch {
+				case path == module || strings.HasPrefix(path, module+"/"):
+					visit(filepath.Join(".", strings.TrimPrefix(strings.TrimPrefix(path, module), "/")))
+				case strings.Contains(strings.Split(path, "/")[0], "."):
+					t.Errorf("%s imports %s, which is not in the standard library", name, path)
+				}
+			}
+		}
+	}
+	for _, dir := range []string{".", "ws", "flow"} {
+		visit(dir)
 	}
 }
