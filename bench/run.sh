@@ -3,7 +3,7 @@
 # every server side by side, prints the markdown table and writes it to
 # RESULTS.md (RESULTS-quick.md with -quick).
 #
-#   ./run.sh            # full run, about 12 minutes on 2 cores; also updates ../README.md
+#   ./run.sh            # full run, about 16 minutes on 2 cores; also updates ../README.md
 #   ./run.sh -quick     # a small subset, about 3 minutes
 #   ./run.sh -only echo # one or more sections (echo, idle, broadcast, stream, storm, deflate)
 set -euo pipefail
