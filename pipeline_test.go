@@ -259,18 +259,74 @@ func sampleHeap(stop <-chan struct{}) uint64 {
 // A client that stops reading is dropped with 1008 while the others still
 // receive every message.
 func TestPipelineSlowClient(t *testing.T) {
+	// The close timeout is the test's: the 1008 frame waits behind a full
+	// socket buffer until the stalled client reads, which it does only once
+	// the fast client has everything -- on a loaded machine that can take
+	// many seconds, and a close timeout that ends first would cut the
+	// connection without its close frame (TestPipelineSlowClientTooLate).
+	ctx, _, stalled := slowClientDropped(t, 3*time.Minute)
+
+	// The stalled client now reads: what was queued, then the close.
+	stalled.SetReadLimit(-1)
+	var ce ws.CloseError
+	for {
+		_, _, err := stalled.Read(ctx)
+		if err != nil {
+			if !errors.As(err, &ce) {
+				t.Fatalf("stalled client: %v, want a CloseError", err)
+			}
+			break
+		}
+	}
+	if ce.Code != ws.StatusPolicyViolation {
+		t.Fatalf("stalled client closed with %v, want 1008", ce.Code)
+	}
+}
+
+// A dropped client that reads only after the close timeout has ended sees
+// what was queued and then TCP's end without a close frame (1006), as
+// SECURITY.md says: the 1008 frame never got past its full socket buffer.
+func TestPipelineSlowClientTooLate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: relays 25 MiB to three clients")
+	}
+	ctx, srv, stalled := slowClientDropped(t, 50*time.Millisecond)
+	// Shutdown waits for the dropped connection's close, which gives up
+	// after the close timeout and closes TCP: only then does the client read.
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stalled.SetReadLimit(-1)
+	var ce ws.CloseError
+	for {
+		_, _, err := stalled.Read(ctx)
+		if err != nil {
+			if !errors.As(err, &ce) {
+				t.Fatalf("stalled client: %v, want a CloseError", err)
+			}
+			break
+		}
+	}
+	if ce.Code != ws.StatusAbnormalClosure {
+		t.Fatalf("stalled client closed with %v, want 1006 (no close frame)", ce.Code)
+	}
+}
+
+// slowClientDropped runs a relay server with the given close timeout and
+// three clients: a sender, a fast reader and a stalled one that reads
+// nothing. It relays 400 messages of 64 KiB (25 MiB, more than the stalled
+// client's socket buffers and queue can hold), checks that the fast client
+// got them all in order, and returns with the stalled client dropped (its
+// close under way) and still unread.
+func slowClientDropped(t *testing.T, closeTimeout time.Duration) (context.Context, *ws.Server, *ws.Conn) {
+	t.Helper()
 	// Generous bounds, so that a loaded machine does not make the fast
 	// client look slow; the stalled one is still dropped, since 25 MiB is
 	// more than its socket buffers and queue can hold.
-	// The close timeout is the test's too: the 1008 frame waits behind a
-	// full socket buffer until the stalled client reads, which it does only
-	// once the fast client has everything -- on a loaded machine that can
-	// take many seconds, and a close timeout that ends first would cut the
-	// connection without its close frame.
-	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 1 << 20, SlowTimeout: 2 * time.Second, CloseTimeout: 3 * time.Minute})
+	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 1 << 20, SlowTimeout: 2 * time.Second, CloseTimeout: closeTimeout})
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 
 	sender := dial(t, ctx, url)
 	fast := dial(t, ctx, url)
@@ -291,7 +347,7 @@ func TestPipelineSlowClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stalled.CloseNow()
+	t.Cleanup(func() { stalled.CloseNow() })
 	waitLen(t, srv, 3)
 
 	const messages = 400
@@ -330,24 +386,11 @@ func TestPipelineSlowClient(t *testing.T) {
 		t.Fatal(fastErr)
 	}
 	t.Logf("fast client got all %d messages in %v", messages, time.Since(start))
-
-	// The stalled client now reads: what was queued, then the close.
-	stalled.SetReadLimit(-1)
-	var ce ws.CloseError
-	for {
-		_, _, err := stalled.Read(ctx)
-		if err != nil {
-			if !errors.As(err, &ce) {
-				t.Fatalf("stalled client: %v, want a CloseError", err)
-			}
-			break
-		}
-	}
-	if ce.Code != ws.StatusPolicyViolation {
-		t.Fatalf("stalled client closed with %v, want 1008", ce.Code)
-	}
+	// The fast clients close first, so that a Shutdown finds only the
+	// dropped connection.
 	sender.Close(ws.StatusNormalClosure, "")
 	fast.Close(ws.StatusNormalClosure, "")
+	return ctx, srv, stalled
 }
 
 type reading struct {
