@@ -26,7 +26,7 @@ const timeout = 90 * time.Second
 // testNode is one node of the chat in this process: the embedded NATS
 // server, the chat's rooms and its HTTP server.
 type testNode struct {
-	t           *testing.T
+	t           testing.TB
 	addr        string // HTTP, host:port
 	natsPort    int
 	clusterPort int
@@ -38,7 +38,7 @@ type testNode struct {
 	done chan struct{} // closed when Serve has returned
 }
 
-func startTestNode(t *testing.T, addr string, natsPort, clusterPort int, routes []string) *testNode {
+func startTestNode(t testing.TB, addr string, natsPort, clusterPort int, routes []string) *testNode {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// The node lives until kill (or the test's end), not until this
@@ -54,10 +54,12 @@ func startTestNode(t *testing.T, addr string, natsPort, clusterPort int, routes 
 	}
 	tn := &testNode{
 		t: t, addr: ln.Addr().String(), routes: routes,
-		natsPort:    n.Server().Addr().(*net.TCPAddr).Port,
-		clusterPort: n.Server().ClusterAddr().Port,
-		node:        n, chat: newChat(n.Conn(), ln.Addr().String(), log),
+		natsPort: n.Server().Addr().(*net.TCPAddr).Port,
+		node:     n, chat: newChat(n.Conn(), ln.Addr().String(), log),
 		done: make(chan struct{}),
+	}
+	if a := n.Server().ClusterAddr(); a != nil {
+		tn.clusterPort = a.Port
 	}
 	tn.hs = &http.Server{Handler: tn.chat.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -90,7 +92,7 @@ func (tn *testNode) restart() *testNode {
 }
 
 // startChatCluster starts three chat nodes routed into one NATS cluster.
-func startChatCluster(t *testing.T) []*testNode {
+func startChatCluster(t testing.TB) []*testNode {
 	first := startTestNode(t, "127.0.0.1:0", 0, -1, nil)
 	peers := []string{fmt.Sprintf("nats://127.0.0.1:%d", first.clusterPort)}
 	return []*testNode{first, startTestNode(t, "127.0.0.1:0", 0, 0, peers), startTestNode(t, "127.0.0.1:0", 0, 0, peers)}
@@ -110,7 +112,7 @@ func (tn *testNode) members(room string) int {
 // waitRooms waits until every node has members of each room as many as
 // want says, and every NATS server knows of the room's subscribers on every
 // node that has members of it.
-func waitRooms(t *testing.T, ctx context.Context, nodes []*testNode, want map[*testNode]map[string]int) {
+func waitRooms(t testing.TB, ctx context.Context, nodes []*testNode, want map[*testNode]map[string]int) {
 	t.Helper()
 	subscribed := map[string]int{} // room → how many nodes have members of it
 	for _, rooms := range want {
