@@ -139,3 +139,50 @@ func TestCloseReadEnds(t *testing.T) {
 		<-readDone
 	})
 }
+
+// A client that only writes (a sensor feeding a server) CloseReads: the
+// server's pings are answered, what it writes arrives, and the server's
+// Shutdown ends the client's context with 1001.
+func TestCloseReadWriteOnlyClient(t *testing.T) {
+	ctx := testCtx(t)
+	conns := make(chan *Conn, 1)
+	got := make(chan string, 2)
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		conns <- c
+		for {
+			_, p, err := c.Read(ctx)
+			if err != nil {
+				return err
+			}
+			got <- string(p)
+		}
+	}, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	c, _, err := Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	rctx := c.CloseRead(ctx)
+	for _, m := range []string{"21.5", "21.7"} {
+		if err := c.Write(ctx, Text, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if g := <-got; g != m {
+			t.Fatalf("the server got %q, want %q", g, m)
+		}
+	}
+	if err := (<-conns).Ping(ctx); err != nil {
+		t.Fatalf("the server's Ping of a client that only CloseReads: %v", err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-rctx.Done()
+	var ce CloseError
+	if err := context.Cause(rctx); !errors.As(err, &ce) || ce.Code != StatusGoingAway {
+		t.Fatalf("the client's context ended with %v, want the server's CloseError 1001", err)
+	}
+}
