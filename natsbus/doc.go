@@ -21,6 +21,12 @@
 // silent: it is logged, counted (Topic.Stats) and returned (a *LossError from
 // Next).
 //
+// History and resume come from JetStream: History keeps a subject's
+// messages within bounds (count, age, bytes), and a Replay starts after the
+// sequence number a client last saw, or at the last N messages, then goes on
+// live, with no duplicate and no gap at the seam; messages no longer kept are
+// a *GapError, never a silent jump.
+//
 // The bus need not be a separate service: StartNode runs the real
 // nats-server in this process, standalone or routed into a cluster with its
 // peers, and returns a connection to it. Connect reaches an external NATS

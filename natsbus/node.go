@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
 )
 
 // DefaultClusterName is the cluster name of a Node whose options leave it
@@ -41,6 +42,10 @@ type NodeOptions struct {
 	// ClusterName is the name every node of a cluster shares (default
 	// DefaultClusterName).
 	ClusterName string
+
+	// Name is the server's name, which JetStream in a cluster needs to be
+	// unique and stable across restarts (default: a new unique name).
+	Name string
 
 	// JetStream enables the server's JetStream (persistent streams),
 	// storing its files under StoreDir (required then).
@@ -86,6 +91,9 @@ func StartNode(ctx context.Context, opts *NodeOptions) (*Node, error) {
 		NoSigs:    true,
 		JetStream: o.JetStream,
 		StoreDir:  o.StoreDir,
+	}
+	if so.ServerName == "" {
+		so.ServerName = "wesos-" + nuid.Next()
 	}
 	if so.Host == "" {
 		so.Host = "127.0.0.1"
