@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -81,4 +82,45 @@ func eventually(t *testing.T, ctx context.Context, b *browsertest.Browser, pages
 	}
 	b.Screenshots(t)
 	t.Fatalf("timed out waiting for %s; the pages show %+v\n%s", what, states, strings.Join(b.Log(), "\n"))
+}
+
+// A page whose connection is cut while another page sends 20 messages shows
+// all 20 once it has reconnected, in order, each once: it asks for what
+// followed the last message it saw, and the room's history has it.
+func TestBrowserResumeAfterCut(t *testing.T) {
+	browsertest.Need(t, "the chat's history in headless Chromium")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := startNodeWith(t, "127.0.0.1:0", 0, 0, nil, t.TempDir())
+	px := startProxy(t, n.addr) // page 1 reaches the node through it
+	b := browsertest.Start(t, ctx)
+	one := b.Open(t, ctx, "http://"+px.addr()+"/?room=resume")
+	two := b.Open(t, ctx, "http://"+n.addr+"/?room=resume")
+	pages := []*browsertest.Page{one, two}
+	connected := func(s []pageState) bool { return s[0].State == "connected" && s[1].State == "connected" }
+	eventually(t, ctx, b, pages, "both pages connected", connected)
+	two.Type(t, ctx, "#text", "before the cut")
+	eventually(t, ctx, b, pages, "the first message on both pages", showing("before the cut"))
+
+	px.cut(true) // page 1 loses its server, and cannot reconnect yet
+	eventually(t, ctx, b, pages[:1], "page 1 offline", func(s []pageState) bool { return s[0].State != "connected" })
+	var sent []string
+	for i := 1; i <= 20; i++ {
+		text := fmt.Sprintf("missed %d", i)
+		two.Type(t, ctx, "#text", text)
+		sent = append(sent, text)
+	}
+	eventually(t, ctx, b, pages[1:], "page 2 shows its 20", showing(sent[19]))
+	px.cut(false)
+	eventually(t, ctx, b, pages, "page 1 back, with the 20", func(s []pageState) bool {
+		return connected(s) && slices.Contains(s[0].Texts, sent[19])
+	})
+	var s pageState
+	if err := one.Eval(ctx, stateJS, &s); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"before the cut"}, sent...)
+	if !slices.Equal(s.Texts, want) {
+		t.Fatalf("page 1 shows %q\nwant %q", s.Texts, want)
+	}
 }

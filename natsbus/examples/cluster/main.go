@@ -52,10 +52,11 @@ var roomName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 // chat is one node's rooms: for each, a ws.Server of its members here and
 // the NATS subject that joins it to the same room on the other nodes.
 type chat struct {
-	nc   *nats.Conn
-	node string // shown on the page
-	log  *slog.Logger
-	opts *ws.AcceptOptions
+	nc      *nats.Conn
+	node    string // shown on the page
+	log     *slog.Logger
+	opts    *ws.AcceptOptions
+	history *natsbus.HistoryOptions // nil: rooms without history
 
 	ctx    context.Context // ends the relays from the bus
 	cancel context.CancelFunc
@@ -69,18 +70,24 @@ type chat struct {
 // room is a room's members on this node and its subject.
 type room struct {
 	members *ws.Server
-	topic   *natsbus.Topic
+	topic   *natsbus.Topic        // without history
+	history *natsbus.HistoryTopic // with history
 }
 
-func newChat(nc *nats.Conn, node string, log *slog.Logger) *chat {
+// historyOptions, if not nil, give every room a history on JetStream.
+func newChat(nc *nats.Conn, node string, history *natsbus.HistoryOptions, log *slog.Logger) *chat {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &chat{
-		nc: nc, node: node, log: log,
+	c := &chat{
+		nc: nc, node: node, log: log, history: history,
 		opts:   &ws.AcceptOptions{ReadLimit: 64 << 10, ErrorLog: log},
 		ctx:    ctx,
 		cancel: cancel,
 		rooms:  make(map[string]*room),
 	}
+	if history != nil {
+		c.opts.Admit = admitFrom
+	}
+	return c
 }
 
 // room returns the room, made on first use.
@@ -95,6 +102,21 @@ func (c *chat) room(name string) (*room, error) {
 	}
 	if len(c.rooms) >= maxRooms {
 		return nil, errors.New("too many rooms")
+	}
+	if c.history != nil {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		defer cancel()
+		h, err := natsbus.History(ctx, c.nc, "chat.room."+name, c.history)
+		if err != nil {
+			return nil, err
+		}
+		r := &room{history: h}
+		r.members = ws.NewServer(func(ctx context.Context, conn *ws.Conn) error {
+			return historyMember(ctx, conn, h) // the room's history and live messages ⇄ this member
+		}, c.opts)
+		c.rooms[name] = r
+		c.log.Info("room opened, with history", "room", name)
+		return r, nil
 	}
 	topic, err := natsbus.Subject(c.nc, "chat.room."+name, &natsbus.SubjectOptions{ErrorLog: c.log})
 	if err != nil {
@@ -166,7 +188,9 @@ func (c *chat) shutdown(ctx context.Context) error {
 	wg.Wait()
 	c.cancel()
 	for _, r := range rooms {
-		r.topic.Close()
+		if r.topic != nil {
+			r.topic.Close()
+		}
 	}
 	c.relays.Wait()
 	return errors.Join(errs...)
@@ -178,6 +202,8 @@ type nodeFlags struct {
 	natsPort    int
 	clusterPort int
 	peers       string
+	store       string // JetStream's directory: rooms with history
+	name        string
 }
 
 // connect starts the embedded NATS node (or connects to -nats) and returns
@@ -191,10 +217,16 @@ func connect(ctx context.Context, f nodeFlags, log *slog.Logger) (*nats.Conn, fu
 		return nc, nc.Close, nil
 	}
 	n, err := natsbus.StartNode(ctx, &natsbus.NodeOptions{
+		Name:        f.name,
 		Port:        f.natsPort,
 		ClusterPort: f.clusterPort,
 		Routes:      splitList(f.peers),
-		ErrorLog:    log,
+		JetStream:   f.store != "",
+		StoreDir:    f.store,
+		// With JetStream, a node of a cluster is ready once a majority of
+		// the nodes is up: time to start the others.
+		ReadyTimeout: 5 * time.Minute,
+		ErrorLog:     log,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -232,6 +264,8 @@ func main() {
 	flag.IntVar(&f.natsPort, "nats-port", 0, "client port of the embedded NATS server (0: any free port)")
 	flag.IntVar(&f.clusterPort, "cluster-port", 0, "route port of the embedded NATS server, which -peers of the other nodes name (0: none without -peers)")
 	flag.StringVar(&f.peers, "peers", "", "comma-separated route URLs of the other nodes, e.g. nats://localhost:6223,nats://localhost:6224")
+	flag.StringVar(&f.store, "history", "", "keep each room's history (the last 10,000 messages, a day) in JetStream files under this directory: a page that joins sees the last 50, one that reconnects gets what it missed")
+	flag.StringVar(&f.name, "name", "", "this node's name in the NATS cluster, stable across restarts (default: -addr)")
 	flag.Parse()
 
 	log := slog.Default()
@@ -242,6 +276,9 @@ func main() {
 		log.Error("cannot listen", "err", err)
 		os.Exit(1)
 	}
+	if f.name == "" {
+		f.name = strings.NewReplacer(":", "-", ".", "-").Replace(*addr)
+	}
 	nc, closeNATS, err := connect(context.Background(), f, log)
 	if err != nil {
 		log.Error("NATS", "err", err)
@@ -249,7 +286,12 @@ func main() {
 	}
 	url := pageURL(*addr, ln)
 	log.Info("chat node is up: open a room", "url", url+"?room=go")
-	c := newChat(nc, strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), log)
+	var history *natsbus.HistoryOptions
+	if f.store != "" {
+		// Kept on up to three nodes, so it outlives one of them.
+		history = &natsbus.HistoryOptions{Replicas: min(3, 1+len(splitList(f.peers))), ErrorLog: log}
+	}
+	c := newChat(nc, strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), history, log)
 	err = serve(ctx, ln, c)
 	closeNATS()
 	if err != nil {

@@ -31,6 +31,7 @@ type testNode struct {
 	natsPort    int
 	clusterPort int
 	routes      []string
+	store       string // JetStream's directory, if the rooms keep history
 
 	node *natsbus.Node
 	chat *chat
@@ -39,11 +40,23 @@ type testNode struct {
 }
 
 func startTestNode(t testing.TB, addr string, natsPort, clusterPort int, routes []string) *testNode {
+	return startNodeWith(t, addr, natsPort, clusterPort, routes, "")
+}
+
+// startNodeWith starts a node; with store set, its rooms keep their history
+// in JetStream there.
+func startNodeWith(t testing.TB, addr string, natsPort, clusterPort int, routes []string, store string) *testNode {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// The node lives until kill (or the test's end), not until this
 	// function returns.
-	n, err := natsbus.StartNode(context.Background(), &natsbus.NodeOptions{Port: natsPort, ClusterPort: clusterPort, Routes: routes, ErrorLog: log})
+	opts := &natsbus.NodeOptions{Port: natsPort, ClusterPort: clusterPort, Routes: routes, ErrorLog: log}
+	var history *natsbus.HistoryOptions
+	if store != "" {
+		opts.Name, opts.JetStream, opts.StoreDir = "node-"+strings.ReplaceAll(store, "/", "-"), true, store
+		history = &natsbus.HistoryOptions{ErrorLog: log}
+	}
+	n, err := natsbus.StartNode(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +68,7 @@ func startTestNode(t testing.TB, addr string, natsPort, clusterPort int, routes 
 	tn := &testNode{
 		t: t, addr: ln.Addr().String(), routes: routes,
 		natsPort: n.Server().Addr().(*net.TCPAddr).Port,
-		node:     n, chat: newChat(n.Conn(), ln.Addr().String(), log),
+		node:     n, chat: newChat(n.Conn(), ln.Addr().String(), history, log), store: store,
 		done: make(chan struct{}),
 	}
 	if a := n.Server().ClusterAddr(); a != nil {
@@ -88,7 +101,7 @@ func (tn *testNode) kill() {
 
 // restart starts the node again on the same ports.
 func (tn *testNode) restart() *testNode {
-	return startTestNode(tn.t, tn.addr, tn.natsPort, tn.clusterPort, tn.routes)
+	return startNodeWith(tn.t, tn.addr, tn.natsPort, tn.clusterPort, tn.routes, tn.store)
 }
 
 // startChatCluster starts three chat nodes routed into one NATS cluster.

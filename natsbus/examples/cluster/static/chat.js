@@ -2,6 +2,12 @@
 // node publishes to the room on every node, and relays back from them (this
 // page's own too). Messages are JSON, {"type":"chat","from":…,"name":…,"text":…};
 // anything else is shown as it came.
+//
+// When the node keeps the rooms' history (-history), each message comes
+// wrapped with its sequence number, {"seq":N,"msg":…}: a page that joins gets
+// the last 50, and one that reconnects asks for what followed the last it saw
+// (after=N), so that it misses nothing and sees nothing twice. If the history
+// no longer holds all of it, {"type":"gap",…} comes first, shown as a marker.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -18,11 +24,13 @@ nameInput.value = localStorage.getItem("name") || "guest-" + Math.floor(100 + Ma
 nameInput.addEventListener("change", () => localStorage.setItem("name", nameInput.value));
 
 let socket = null;
+let lastSeq = null; // of the last message seen, when the node keeps history
 let failures = 0; // connection attempts in a row that ended; sets the backoff
 
 function connect() {
   setStatus("connecting", "connecting…");
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?room=" + encodeURIComponent(room);
+  let url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?room=" + encodeURIComponent(room);
+  if (lastSeq !== null) url += "&after=" + lastSeq;
   socket = new WebSocket(url);
   socket.binaryType = "arraybuffer";
   socket.onopen = () => {
@@ -47,6 +55,15 @@ function receive(data) {
   if (typeof data !== "string") return show("?", `[binary message, ${data.byteLength} bytes]`, false);
   let msg = null;
   try { msg = JSON.parse(data); } catch {}
+  if (typeof msg?.seq === "number") {
+    lastSeq = msg.seq;
+    msg = msg.msg;
+    if (typeof msg === "string") return show("?", msg, false);
+  }
+  if (msg?.type === "gap") {
+    const missed = msg.first - msg.after - 1;
+    return show("·", missed > 0 ? `${missed} earlier messages are no longer kept` : "the room's history starts over", false);
+  }
   if (msg?.type === "chat") show(String(msg.name || "anonymous"), String(msg.text), msg.from === me);
   else show("?", data, false);
 }
