@@ -120,14 +120,15 @@ func runDial(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	// stdin goes out from a goroutine of its own; when it ends (or a
-	// signal comes), the connection is closed with 1000, and the reader
-	// below sees the peer's answer. A process that exits with stdin still
+	// signal comes), a close frame with 1000 goes out (CloseWrite), and
+	// the reader below goes on printing the messages the peer sent before
+	// its own close frame, then sees that. A process that exits with stdin still
 	// open leaves that goroutine behind, which is fine for a command.
 	var (
 		closeOnce sync.Once
 		inErr     atomic.Pointer[error] // an error of stdin, set before closing
 	)
-	closeNormally := func() { closeOnce.Do(func() { go c.Close(ws.StatusNormalClosure, "") }) }
+	closeNormally := func() { closeOnce.Do(func() { c.CloseWrite(ws.StatusNormalClosure, "") }) }
 	go func() {
 		err := sendFramed(context.Background(), c, stdin, fr, typ)
 		if isInputErr(err) {

@@ -129,6 +129,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		opts.Compression = &ws.CompressionOptions{}
 	}
 	s := &server{log: log, opts: opts, max: int64(*maxConns)}
+	opts.Admit = s.admit
 	switch {
 	case *echo:
 		s.handler = func(ctx context.Context, c *ws.Conn) error {
@@ -155,7 +156,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		s.handler = s.exec.serve
 	}
 	if s.rooms == nil {
-		s.ws = ws.NewServer(s.adapt(s.handler), opts)
+		s.ws = ws.NewServer(s.counted(s.handler), opts)
 	}
 	if *static != "" {
 		s.static = http.FileServer(http.Dir(*static))
@@ -211,16 +212,6 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.static.ServeHTTP(w, r)
 		return
 	}
-	if s.max > 0 && s.active.Load() >= s.max {
-		// Refused before the upgrade; connections that race past this
-		// check are closed with 1013 by adapt.
-		http.Error(w, "too many connections, try again later", http.StatusServiceUnavailable)
-		return
-	}
-	if s.exec != nil {
-		env := s.exec.env(r, s.ids.Add(1))
-		r = r.WithContext(context.WithValue(r.Context(), envKey{}, env))
-	}
 	srv := s.ws
 	if s.rooms != nil {
 		if srv = s.room(r.URL.Path); srv == nil {
@@ -241,7 +232,7 @@ func (s *server) room(path string) *ws.Server {
 	}
 	room := s.rooms[path]
 	if room == nil {
-		room = ws.NewServer(s.adapt(func(ctx context.Context, c *ws.Conn) error {
+		room = ws.NewServer(s.counted(func(ctx context.Context, c *ws.Conn) error {
 			return wesos.Pipe(ctx, room, c) // every message of c to every member, as it streams
 		}), s.opts)
 		s.rooms[path] = room
@@ -265,29 +256,31 @@ func isHandshake(r *http.Request) bool {
 	return false
 }
 
-// adapt runs h for a connection and closes the connection with the code
-// h's error says: 1000 for nil or a normal end, a CloseError's own code,
-// 1011 for anything else (logged). A handler that ends because the server
-// shuts down leaves its connection to Shutdown (1001). It also enforces
-// -max-conns.
-func (s *server) adapt(h func(ctx context.Context, c *ws.Conn) error) func(ctx context.Context, c *ws.Conn) {
-	return func(ctx context.Context, c *ws.Conn) {
+// admit runs before a request is upgraded: it refuses it with 503 when
+// -max-conns connections are open, and gives an -exec connection's handler
+// the environment of its process, made from the request (which the
+// connection then need not keep).
+func (s *server) admit(w http.ResponseWriter, r *http.Request) (context.Context, error) {
+	if s.max > 0 && s.active.Load() >= s.max {
+		return nil, ws.Refuse(http.StatusServiceUnavailable, "too many connections, try again later")
+	}
+	if s.exec == nil {
+		return nil, nil
+	}
+	return context.WithValue(r.Context(), envKey{}, s.exec.env(r, s.ids.Add(1))), nil
+}
+
+// counted runs h for a connection, counting the open connections for
+// -max-conns: one that raced past admit's check is closed with 1013 (try
+// again later). The Server closes the connection with the code h's error
+// says: 1000 for nil, a CloseError's own, 1011 for anything else.
+func (s *server) counted(h func(ctx context.Context, c *ws.Conn) error) func(ctx context.Context, c *ws.Conn) error {
+	return func(ctx context.Context, c *ws.Conn) error {
 		defer s.active.Add(-1)
 		if n := s.active.Add(1); s.max > 0 && n > s.max {
-			c.Close(ws.StatusTryAgainLater, "too many connections")
-			return
+			return ws.CloseError{Code: ws.StatusTryAgainLater, Reason: "too many connections"}
 		}
-		err := h(ctx, c)
-		var ce ws.CloseError
-		switch {
-		case err == nil || errors.Is(err, io.EOF):
-		case ctx.Err() != nil:
-		case errors.As(err, &ce):
-			c.Close(ce.Code, ce.Reason)
-		default:
-			s.log.Warn("connection failed", "remote", c.RemoteAddr().String(), "err", err)
-			c.Close(ws.StatusInternalError, "")
-		}
+		return h(ctx, c)
 	}
 }
 
