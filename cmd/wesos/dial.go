@@ -26,8 +26,12 @@ const dialUsage = `Usage: wesos dial [flags] URL
 
 Opens a WebSocket to URL (ws://, wss://, http:// or https://). Every record
 of stdin (a line, by default) is sent as a message; every message received
-is written to stdout as a record. When stdin ends (after -linger), the
-connection is closed with 1000 and wesos exits once the server has answered. The close code and
+is written to stdout as a record. When stdin ends (after -linger), a close
+frame with 1000 goes out; the messages the server sends before its own close
+frame are still printed, and wesos exits once that has come. A server that
+answers the close frame at once (as one running a program per connection
+does) sends nothing after it: to see the answers to the last lines, keep
+stdin open until they came, or give them time with -linger. The close code and
 reason are printed to stderr. The proxy named by HTTPS_PROXY, HTTP_PROXY and
 NO_PROXY is used (HTTP CONNECT).
 
@@ -36,7 +40,7 @@ Examples:
   echo '{"op":"status"}' | wesos dial -linger 2s wss://example.com/api
   wesos dial -H 'Authorization: Bearer TOKEN' -subprotocol chat wss://example.com/ws
   wesos dial -framing nul -binary ws://localhost:8080/ < records.bin
-  wesos dial wss://example.com/feed | jq -c .price | wesos dial ws://localhost:8080/prices
+  wesos dial wss://example.com/feed | jq -c --unbuffered .price | wesos dial ws://localhost:8080/prices
 
 Exit status:
   0  the connection ended normally (the peer closed with 1000 or 1001, or

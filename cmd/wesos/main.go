@@ -7,8 +7,8 @@
 //
 //	wesos serve -echo -addr localhost:8080 &
 //	echo hello | wesos dial ws://localhost:8080/
-//	wesos serve -exec 'tr a-z A-Z' -static ./public
-//	wesos dial wss://example.com/feed | jq -c .price | wesos dial ws://localhost:8080/prices
+//	wesos serve -exec 'sed -u "s/^/you said: /"' -static ./public
+//	wesos dial wss://example.com/feed | jq -c --unbuffered .price | wesos dial ws://localhost:8080/prices
 //
 // Run wesos -h, wesos dial -h or wesos serve -h for the flags and the exit
 // statuses.
@@ -46,13 +46,14 @@ Run 'wesos dial -h' or 'wesos serve -h' for the flags of each.
 Examples:
   wesos serve -echo -addr localhost:8080
   echo hello | wesos dial ws://localhost:8080/
-  wesos serve -exec 'tr a-z A-Z' -static ./public
+  wesos serve -exec 'sed -u "s/^/you said: /"' -static ./public
   wesos serve -broadcast -addr :8080        # ws://host:8080/room1 and /room2 are two chats
-  wesos dial wss://example.com/feed | jq -c .price | wesos dial ws://localhost:8080/prices
+  wesos dial wss://example.com/feed | jq -c --unbuffered .price | wesos dial ws://localhost:8080/prices
 
 The tools compose through shell pipes: every message is a line (or a NUL-
 terminated or length-prefixed record, see -framing), so grep, jq, sed and
-awk sit between two sockets as they sit between two files.
+awk sit between two sockets as they sit between two files, as long as they
+flush each line (grep --line-buffered, jq --unbuffered, sed -u).
 `
 
 func main() {

@@ -52,7 +52,7 @@ UNIQUE_ID, HTTPS (on over TLS), and an HTTP_NAME variable per request header
 Examples:
   wesos serve -echo -addr localhost:8080
   wesos serve -broadcast -static ./chat -addr :8080
-  wesos serve -exec 'tr a-z A-Z'
+  wesos serve -exec 'sed -u "s/^/you said: /"'
   wesos serve -exec './count.sh' -origin 'app.example.com' -tls-cert cert.pem -tls-key key.pem
   wesos serve -exec 'sh -c "tail -f /var/log/syslog | grep --line-buffered sshd"' -max-conns 10
 
