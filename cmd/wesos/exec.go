@@ -166,11 +166,12 @@ func (x *execer) serve(ctx context.Context, c *ws.Conn) error {
 	inW.Close()
 
 	select {
-	case err := <-exited: // the process ended first
-		if connErr != nil {
-			return connErr
+	case err := <-exited: // the process has ended: on its own, or just now at the end of stdin
+		if connErr == nil {
+			return exitStatus(log, err)
 		}
-		return exitStatus(log, err)
+		log.Info("process ended with its connection", "pid", cmd.Process.Pid, "status", describeExit(err))
+		return connErr
 	default:
 	}
 	x.stop(log, cmd, exited)
