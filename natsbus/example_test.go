@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/wesos/wesos"
@@ -63,4 +64,42 @@ func ExampleSubject_room() {
 	}, nil)
 	go wesos.Pipe(ctx, room, sub) // the bus → this node's members
 	log.Fatal(http.ListenAndServe(":8080", room))
+}
+
+// A room's history: a client that comes back with the last sequence number
+// it saw gets what it missed, then live messages.
+func ExampleHistory() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "history")
+	defer os.RemoveAll(dir)
+	node, err := natsbus.StartNode(ctx, &natsbus.NodeOptions{JetStream: true, StoreDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Close()
+	h, err := natsbus.History(ctx, node.Conn(), "chat.room.go", &natsbus.HistoryOptions{MaxMsgs: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, text := range []string{"one", "two", "three"} {
+		h.Send(ctx, ws.Message{Type: ws.Text, Body: strings.NewReader(text)})
+	}
+
+	lastSeen := uint64(1)                                       // the client saw "one"
+	replay, err := h.Replay(ctx, natsbus.From{After: lastSeen}) // or natsbus.From{Last: 50} for a joiner
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer replay.Close()
+	for range 2 {
+		m, err := replay.Next(ctx) // a *natsbus.GapError if the history no longer has it all
+		if err != nil {
+			log.Fatal(err)
+		}
+		b, _ := io.ReadAll(m.Body)
+		fmt.Println(replay.Seq(), string(b))
+	}
+	// Output:
+	// 2 two
+	// 3 three
 }
