@@ -7,10 +7,12 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -280,4 +282,48 @@ func TestDialPython(t *testing.T) {
 	stdin.Write([]byte("bye?\n"))
 	code := p.Wait(t)
 	dialResult{p.Stdout(), p.Stderr(), code}.check(t, exitClosed, `closed: 4001 "bye"`)
+}
+
+// TestDialProxy: the proxy named by HTTP_PROXY carries the connection
+// (CONNECT). The URL's host is a name that only the proxy knows, since a
+// proxy is never used for loopback addresses.
+func TestDialProxy(t *testing.T) {
+	_, url := startServe(t, "-echo")
+	port := url[strings.LastIndexByte(url, ':')+1 : len(url)-1]
+	var tunnels atomic.Int32
+	proxy := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect || r.Host != "wesos.invalid:"+port {
+			http.Error(w, "unexpected "+r.Method+" "+r.Host, http.StatusBadRequest)
+			return
+		}
+		up, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer up.Close()
+		down, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer down.Close()
+		down.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
+		tunnels.Add(1)
+		go func() {
+			io.Copy(up, brw)
+			up.(*net.TCPConn).CloseWrite()
+		}()
+		io.Copy(down, up)
+	})
+	t.Setenv("HTTP_PROXY", "http"+strings.TrimPrefix(proxy, "ws"))
+	t.Setenv("NO_PROXY", "")
+	p, stdin := startDial(t, "ws://wesos.invalid:"+port+"/")
+	stdin.Write([]byte("through the proxy\n"))
+	p.AwaitStdout(t, line("through the proxy"))
+	stdin.Close()
+	code := p.Wait(t)
+	dialResult{p.Stdout(), p.Stderr(), code}.check(t, exitOK, `closed: 1000`)
+	if tunnels.Load() != 1 {
+		t.Errorf("%d tunnels through the proxy, want 1", tunnels.Load())
+	}
 }
