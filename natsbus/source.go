@@ -237,6 +237,12 @@ func (src *source) file(msg *nats.Msg) {
 		if utf8.Valid(msg.Data) {
 			typ = ws.Text
 		}
+		if src.cur != nil && src.queued+len(msg.Data) > s.opts.QueueBytes {
+			src.lostMsgs++
+			s.lost.Add(1)
+			s.log.Warn("natsbus: message lost: the queue of messages waiting for their turn is full", "queue_bytes", s.opts.QueueBytes)
+			return
+		}
 		src.enqueue(&inMsg{typ: typ, data: [][]byte{msg.Data}, size: len(msg.Data), ended: true})
 		return
 	}

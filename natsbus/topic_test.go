@@ -460,3 +460,39 @@ func TestPipeToGoesOnPastCutShort(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// Messages that begin while a Body is being read wait in a bounded queue;
+// past QueueBytes they are lost, and said so, not buffered.
+func TestQueueBounded(t *testing.T) {
+	ctx := testContext(t)
+	n := startNode(t, nil)
+	nc := n.Conn()
+	var logs logBuffer
+	s := subject(t, nc, "t.queue", &SubjectOptions{QueueBytes: 100, ErrorLog: logs.logger()})
+	w := newWire(t, nc, "t.queue")
+	w.chunk("A", 1, ws.Text, endMore, "streaming ")
+	m, err := s.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 { // 5 × 40 bytes while A's Body is read: 2 fit in 100
+		if err := nc.Publish("t.queue", []byte(strings.Repeat(string(rune('a'+i)), 40))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.chunk("A", 1, ws.Text, endLast, "done")
+	if b, err := io.ReadAll(m.Body); err != nil || string(b) != "streaming done" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if _, err := s.Next(ctx); !errors.Is(err, ErrLost) {
+		t.Fatalf("Next returned %v, want a LossError", err)
+	}
+	for _, want := range []string{strings.Repeat("a", 40), strings.Repeat("b", 40)} {
+		if got := next(t, ctx, s); string(got.data) != want {
+			t.Fatalf("got %q, want %q", got.data, want)
+		}
+	}
+	if st := s.Stats(); st.Lost != 3 {
+		t.Errorf("stats %+v, want 3 lost", st)
+	}
+}
