@@ -185,8 +185,8 @@ func admit(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (context
 //
 // The hijacked connection then belongs to the Conn: close it with Close or
 // CloseNow, never through the net.Conn (a ConnState hook may have kept
-// it). The Conn writes to the socket's descriptor directly, and a
-// descriptor closed behind its back may be reused by another connection.
+// it). The Conn writes to the socket directly, bypassing net.Conn, and a
+// socket closed behind its back may be reused by another connection.
 //
 // Accept also takes a WebSocket over HTTP/2 (RFC 8441): an extended CONNECT
 // request with the :protocol "websocket", which net/http passes to handlers

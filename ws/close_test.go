@@ -29,7 +29,7 @@ func TestPeerCloseEchoed(t *testing.T) {
 					t.Errorf("errors.Is(%v, io.EOF) = %v, want %v", err, got, want)
 				}
 				f := raw.expectClose(code)
-				if f.masked != (sd.name == "client") {
+				if f.masked != sd.client {
 					t.Errorf("close frame masked=%v on the %s side", f.masked, sd.name)
 				}
 				// Sticky, and Close after it is a no-op.

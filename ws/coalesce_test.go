@@ -26,7 +26,7 @@ func (w *writeCounter) Write(p []byte) (int, error) {
 func countWrites(c *Conn) *writeCounter {
 	w := &writeCounter{Conn: c.nc}
 	c.nc = w
-	c.fd = -1 // every write through nc, to be counted (not to the socket directly)
+	c.noDirectWrites() // every write through nc, to be counted (not to the socket directly)
 	return w
 }
 

@@ -11,7 +11,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -66,8 +65,8 @@ type connConfig struct {
 	keepAlive    time.Duration
 	keepTimeout  time.Duration
 	// ownSocket: nothing but the Conn will close the net.Conn (it came
-	// from a hijack or from Dial's own dialer), so the Conn may write to
-	// its descriptor directly (sockWrite).
+	// from a hijack or from Dial's own dialer), so the transport may
+	// write to its descriptor directly.
 	ownSocket bool
 }
 
@@ -104,89 +103,66 @@ func (cfg connConfig) withDefaults() connConfig {
 // and close frames still pass between the fragments of a message being
 // written.
 type Conn struct {
-	nc    net.Conn
-	proto string
-	cfg   connOptions
+	// The transport: the socket, the read buffer, output coalescing and
+	// the direct system-call paths (sock.go). Everything below is
+	// protocol.
+	sock
 
+	// What the handshake settled and the options keep.
+	proto     string
+	cfg       connOptions
 	readLimit atomic.Int64
+	ka        *keepAlive // nil unless the KeepAlive option is set
 
-	// Read side; owned by whoever holds readMu.
-	readMu  sync.Mutex
-	rbuf    []byte             // nil while waiting for data
-	rbufp   *[]byte            // rbuf's pool entry, if it came from readBufPool
-	raw     syscall.RawConn    // nc's, to wait for data without a buffer (TCP)
-	rawRead func(uintptr) bool // rawReadFd
-	rawP    []byte             // where readAheadFd reads payload
-	rawN    int                // what the RawConn callbacks read
-	// The socket's descriptor, for writes that make the system call
-	// directly (sockWrite), or -1; fdUse counts those in progress.
-	fd        int32
-	fdUse     atomic.Int32
-	rawErr    error
-	rpos      int
-	rend      int
-	frame     header // the data frame being read
-	frameLeft int64  // its unread payload bytes
+	// Reading; owned by whoever holds readMu.
+	readMu    sync.Mutex
+	rctx      context.Context // the context of the read in progress
+	rdl       ctxDeadline     // rctx's watch on the read deadline
+	readErr   error           // sticky: the connection can no longer be read
+	frame     header          // the data frame being read
+	frameLeft int64           // its unread payload bytes
 	maskPos   int
+	msgLen    int64
 	// The one-byte fields side by side, which saves padding: a Conn of at
 	// most 640 bytes takes a 640-byte slot instead of 704.
 	msgOpen       bool // a data message is being read (its final frame is not done)
 	msgText       bool
 	msgCompressed bool // the message being read is compressed
 	msgBroken     bool // its decompression was interrupted and cannot resume
+	utf8          utf8Validator
 	client        bool
-	// Flags of other parts, here to share a word (their guards in
-	// brackets).
-	wclosed   bool // a close frame has been written (the frame lock)
-	closeSent bool // a close frame is ours to send or was sent (closeMu)
-	utf8      utf8Validator
-	msgLen    int64
-	rgen      atomic.Uint64 // the message being read (handle.go)
-	readErr   error         // sticky: the connection can no longer be read
-	rctx      context.Context
-	rdl       ctxDeadline
+	wclosed       bool          // a close frame has been written (guarded by the frame lock)
+	rgen          atomic.Uint64 // the message being read, for its Body handles (handle.go)
 	// What an interrupted Read had read of the open message, for the next
-	// Read to complete, or nil. (Both pointers: these are rare, and a Conn
-	// of at most 640 bytes takes a smaller allocation.)
+	// Read to complete, or nil. (Both pointers: these are rare.)
 	partial *partialRead
 	// The pong of a ping whose read was interrupted before it went out, or
 	// nil.
 	pong *[]byte
 
-	// permessage-deflate, when negotiated. (The decompressor of the
-	// message being read and its state are in deflate: a Conn without
+	// permessage-deflate, when negotiated, both ways. (The decompressor of
+	// the message being read and its state are in deflate: a Conn without
 	// compression does not carry them.)
 	deflate *deflateState
 
-	// Write side. The message lock (lockMsg) is held by a data message
-	// from its first frame to its last, the frame lock (lockFrame) for each
+	// Writing. The message lock (lockMsg) is held by a data message from
+	// its first frame to its last, the frame lock (lockFrame) for each
 	// frame; waiting for them honours a context (wlock.go).
-	wl  writeLocks
-	wdl ctxDeadline
-	mw  messageWriter
-	// The message being written, for the handles on it (handle.go).
-	wgen atomic.Uint64
+	wl   writeLocks
+	wdl  ctxDeadline // the write context's watch on the write deadline
+	mw   messageWriter
+	wgen atomic.Uint64 // the message being written, for its Writer handles (handle.go)
 	rng  *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
-
-	// Output coalescing (coalesce.go). out, outp and flushTimer are
-	// guarded by the frame lock.
-	out        []byte      // frames kept, to leave together
-	outp       *[]byte     // out's pool entry
-	flushTimer *time.Timer // sends out at the latest flushDelay after it began
-	outPending atomic.Bool // out holds frames
-	rmore      atomic.Bool // the reader has received bytes left to hand out
 
 	// Closing.
 	closeMu   sync.Mutex
 	peerClose CloseError
 	closeOnce sync.Once
+	closeSent bool // a close frame is ours to send or was sent (closeMu)
 	// closed is closed when the TCP connection is closed. Made by the
 	// first goroutine that waits for it (doneChan); most connections
 	// never have one.
 	closed atomic.Pointer[chan struct{}]
-
-	ka *keepAlive // nil unless the KeepAlive option is set
-
 	// Pings waiting for their pong; made by the first Ping.
 	pings atomic.Pointer[pingTable]
 }
@@ -194,7 +170,6 @@ type Conn struct {
 func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *deflateState, buffered []byte) *Conn {
 	cfg = cfg.withDefaults()
 	c := &Conn{
-		nc:      nc,
 		client:  client,
 		proto:   proto,
 		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing, logger: cfg.logger},
@@ -203,18 +178,7 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	if deflate != nil {
 		deflate.src.c = c
 	}
-	// Reads go to the socket itself only where that is what nc's Read
-	// does: a wrapper that has a SyscallConn may still add to its Read.
-	c.fd = -1
-	if sc, ok := plainSocket(nc); ok && canPeek {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-			c.rawRead = c.rawReadFd
-			if cfg.ownSocket {
-				raw.Control(func(fd uintptr) { c.fd = int32(fd) })
-			}
-		}
-	}
+	c.initSock(nc, cfg.ownSocket, buffered)
 	c.readLimit.Store(cfg.readLimit)
 	c.mw.c = c
 	c.rdl.c = c
@@ -224,31 +188,11 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		crand.Read(seed[:])
 		c.rng = rand.NewChaCha8(seed)
 	}
-	if len(buffered) > 0 {
-		size := readBufSize
-		if len(buffered) > size {
-			size = len(buffered)
-		}
-		c.rbuf = make([]byte, size)
-		c.rend = copy(c.rbuf, buffered)
-	}
 	// Last: the first tick may run at once and uses the whole Conn.
 	if cfg.keepAlive > 0 {
 		startKeepAlive(c, cfg.keepAlive, cfg.keepTimeout)
 	}
 	return c
-}
-
-// plainSocket returns nc as a syscall.Conn if its Read is a read of the
-// socket.
-func plainSocket(nc net.Conn) (syscall.Conn, bool) {
-	switch nc := nc.(type) {
-	case *net.TCPConn:
-		return nc, true
-	case *net.UnixConn:
-		return nc, true
-	}
-	return nil, false
 }
 
 // Subprotocol returns the subprotocol negotiated in the handshake, or "".
@@ -290,8 +234,7 @@ func (c *Conn) doneChan() <-chan struct{} {
 func (c *Conn) CloseNow() error {
 	var err error
 	c.closeOnce.Do(func() {
-		c.releaseFd()
-		err = c.nc.Close()
+		err = c.closeSock()
 		if !c.closed.CompareAndSwap(nil, &closedChan) {
 			close(*c.closed.Load())
 		}

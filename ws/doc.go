@@ -177,6 +177,47 @@
 // stream is flushed at once, and a Conn holds a goroutine and a read
 // buffer for its life.
 //
+// # Inside the package: three layers
+//
+// For whoever changes the package. Each layer calls the one below it only
+// through a few methods, and a change of one kind goes to one layer.
+//
+//   - Transport (sock.go, sock_linux.go, sock_other.go, coalesce.go;
+//     the sock type embedded in Conn): owns the socket. The net.Conn, the
+//     read buffer and its pool (taken only while there are bytes to parse),
+//     the write buffer pools, the frames kept to leave together
+//     (coalescing), and on Linux the
+//     descriptor: reads and writes made with system calls of its own, the
+//     idle wait that holds no buffer, readv of a payload with what follows
+//     it. The portable path, over any net.Conn (TLS, HTTP/2 streams,
+//     wrapping listeners, in-memory pipes, other systems), uses only Read,
+//     Write and the deadlines. Its methods for the layer above: buffered,
+//     peek, discard, take, fill, readLarge (reads); emit, flushLocked,
+//     sockWrite (writes); closeSock. Stack-depth tuning lives here too (no
+//     defer on the small paths, //go:noinline where a frame would grow its
+//     caller's), guarded by stack_norace_test.go. Goes here: a new system
+//     call path, another platform, buffer sizes, when frames are joined.
+//   - Protocol (Conn: conn.go, read.go, write.go, close.go, deflate.go,
+//     utf8.go, frame.go, keepalive.go, handle.go, wlock.go): RFC 6455 and
+//     7692 state. Frames and fragments, control frames between fragments,
+//     the close handshake, permessage-deflate, UTF-8 as it streams, limits,
+//     the write locks (a data message at a time, a frame at a time).
+//     Handles it gives out (a message Body, a Writer) carry the generation
+//     of their message and fail once it is over, so an old handle never
+//     acts on a later message. Goes here: anything the RFCs say, a new
+//     option, an error code.
+//   - Fan-out (the broadcast of Server, and of Group): a message's frames encoded once
+//     (compressed once where the receivers' settings allow) and handed to
+//     many connections, each behind its own queue. It calls a Conn only
+//     through a few internal methods (the message lock unless closed, a
+//     write of whole pre-encoded frames or of a batch of them, the closed
+//     channel, failing a stalled sender). Goes here: who receives what,
+//     queues, slow receivers.
+//
+// Handshakes (accept.go, dial.go, h2.go, handshake.go) sit beside these:
+// they make the net.Conn and hand it, with the negotiated settings, to
+// newConn.
+//
 // # Protocol errors
 //
 // A peer that breaks the protocol gets the close code RFC 6455 names and the

@@ -385,12 +385,22 @@ type acceptResult struct {
 // startAcceptServer starts an httptest server whose handler runs Accept with
 // opts and hands the result to the returned channel.
 func startAcceptServer(t testing.TB, opts *AcceptOptions) (*httptest.Server, <-chan acceptResult) {
+	return startAcceptServerOn(t, opts, false)
+}
+
+// startAcceptServerOn is startAcceptServer, with a listener that wraps its
+// connections if portable (see portableConn).
+func startAcceptServerOn(t testing.TB, opts *AcceptOptions, portable bool) (*httptest.Server, <-chan acceptResult) {
 	t.Helper()
 	results := make(chan acceptResult, 16)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, opts)
 		results <- acceptResult{c, err}
 	}))
+	if portable {
+		srv.Listener = portableListener{srv.Listener}
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		for {
@@ -411,7 +421,13 @@ func startAcceptServer(t testing.TB, opts *AcceptOptions) (*httptest.Server, <-c
 // connected to it, after a handshake done by hand.
 func serverPair(t testing.TB, opts *AcceptOptions) (*Conn, *rawConn) {
 	t.Helper()
-	srv, results := startAcceptServer(t, opts)
+	return serverPairOn(t, opts, false)
+}
+
+// serverPairOn is serverPair, over the portable transport if portable.
+func serverPairOn(t testing.TB, opts *AcceptOptions, portable bool) (*Conn, *rawConn) {
+	t.Helper()
+	srv, results := startAcceptServerOn(t, opts, portable)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	resp, raw := rawRequest(t, host, upgradeRequest(host))
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -520,19 +536,58 @@ func clientPair(t testing.TB, opts *DialOptions) (*Conn, *rawConn) {
 // side runs a test body on the server side and on the client side of a
 // connection: c is the Conn under test and raw its raw peer.
 type side struct {
-	name string
-	pair func(t testing.TB) (*Conn, *rawConn)
+	name   string
+	client bool // the Conn under test is the client
+	pair   func(t testing.TB) (*Conn, *rawConn)
 }
 
+// Each side runs twice: over a plain TCP socket, where the transport takes
+// its direct paths on Linux, and over a wrapped net.Conn, where it takes
+// the portable one (the path of TLS, HTTP/2 streams, wrapping listeners and
+// custom dialers, and of other systems).
 func bothSides(cfg connConfig) []side {
+	aopts := func() *AcceptOptions {
+		return &AcceptOptions{ReadLimit: cfg.readLimit, CloseTimeout: cfg.closeTimeout, OnPing: cfg.onPing}
+	}
+	dopts := func() *DialOptions {
+		return &DialOptions{ReadLimit: cfg.readLimit, CloseTimeout: cfg.closeTimeout, OnPing: cfg.onPing}
+	}
 	return []side{
-		{"server", func(t testing.TB) (*Conn, *rawConn) {
-			return serverPair(t, &AcceptOptions{ReadLimit: cfg.readLimit, CloseTimeout: cfg.closeTimeout, OnPing: cfg.onPing})
-		}},
-		{"client", func(t testing.TB) (*Conn, *rawConn) {
-			return clientPair(t, &DialOptions{ReadLimit: cfg.readLimit, CloseTimeout: cfg.closeTimeout, OnPing: cfg.onPing})
+		{"server", false, func(t testing.TB) (*Conn, *rawConn) { return serverPair(t, aopts()) }},
+		{"client", true, func(t testing.TB) (*Conn, *rawConn) { return clientPair(t, dopts()) }},
+		{"server/portable", false, func(t testing.TB) (*Conn, *rawConn) { return serverPairOn(t, aopts(), true) }},
+		{"client/portable", true, func(t testing.TB) (*Conn, *rawConn) {
+			o := dopts()
+			o.NetDialContext = portableDial
+			return clientPair(t, o)
 		}},
 	}
+}
+
+// portableConn hides what a *net.TCPConn is beyond a net.Conn, so the
+// transport under a Conn takes its portable path (through Read and Write),
+// as it does over TLS or a wrapping listener.
+type portableConn struct{ net.Conn }
+
+// portableListener hands out its connections as portableConns.
+type portableListener struct{ net.Listener }
+
+func (l portableListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return portableConn{nc}, nil
+}
+
+// portableDial dials TCP and returns the connection as a portableConn.
+func portableDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return portableConn{nc}, nil
 }
 
 // wantProtocolError checks that err is a *ProtocolError with code.

@@ -22,10 +22,10 @@ import (
 // whose Conn runs keepalive with interval and timeout.
 func keepAliveSides(interval, timeout time.Duration) []side {
 	return []side{
-		{"server", func(t testing.TB) (*Conn, *rawConn) {
+		{"server", false, func(t testing.TB) (*Conn, *rawConn) {
 			return serverPair(t, &AcceptOptions{KeepAlive: interval, KeepAliveTimeout: timeout})
 		}},
-		{"client", func(t testing.TB) (*Conn, *rawConn) {
+		{"client", true, func(t testing.TB) (*Conn, *rawConn) {
 			return clientPair(t, &DialOptions{KeepAlive: interval, KeepAliveTimeout: timeout})
 		}},
 	}
@@ -364,10 +364,10 @@ func TestTimeoutsEverywhere(t *testing.T) {
 	// Close to a peer that neither reads nor answers returns within the
 	// close timeout and closes TCP, on both sides.
 	for _, sd := range []side{
-		{"close-server", func(t testing.TB) (*Conn, *rawConn) {
+		{"close-server", false, func(t testing.TB) (*Conn, *rawConn) {
 			return serverPair(t, &AcceptOptions{CloseTimeout: 150 * time.Millisecond})
 		}},
-		{"close-client", func(t testing.TB) (*Conn, *rawConn) {
+		{"close-client", true, func(t testing.TB) (*Conn, *rawConn) {
 			return clientPair(t, &DialOptions{CloseTimeout: 150 * time.Millisecond})
 		}},
 	} {

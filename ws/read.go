@@ -8,12 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sync"
 )
-
-// readBufSize is the size of a connection's read buffer. Payload reads into
-// a caller's buffer at least this large bypass it.
-const readBufSize = 4096
 
 // Next returns the next data message; it makes Conn a wesos.Source[Message].
 // The message's Body streams the payload as its frames arrive and is valid
@@ -73,7 +68,7 @@ func (c *Conn) reader(ctx context.Context) (MessageType, error) {
 	}
 	c.rctx = ctx
 	c.rdl.arm(ctx)
-	if c.rpos == c.rend && !c.msgOpen && !c.msgBroken && c.pong == nil {
+	if c.buffered() == 0 && !c.msgOpen && !c.msgBroken && c.pong == nil {
 		// Nothing to finish and nothing buffered: wait for the next
 		// frame here rather than deep in nextDataFrame. This is where an
 		// idle connection waits, and two frames fewer under the wait keep
@@ -416,13 +411,13 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 // directly, without a bufio.Reader of its own.
 func (s *inflateSource) ReadByte() (byte, error) {
 	c := s.c
-	if c.frameLeft > 0 && c.rpos < c.rend {
-		b := c.rbuf[c.rpos]
+	if c.frameLeft > 0 && c.buffered() > 0 {
+		b := c.peek()[0]
 		if c.frame.masked {
 			b ^= c.frame.key[c.maskPos]
 			c.maskPos = (c.maskPos + 1) & 3
 		}
-		c.rpos++
+		c.discard(1)
 		c.frameLeft--
 		return b, nil
 	}
@@ -508,7 +503,7 @@ func (c *Conn) nextDataFrame() (header, error) {
 		if !c.msgOpen && h.op == opContinuation {
 			return header{}, &ProtocolError{StatusProtocolError, "continuation frame with no message to continue"}
 		}
-		c.rpos += n
+		c.discard(n)
 		return h, nil
 	}
 }
@@ -522,11 +517,11 @@ func (c *Conn) controlFrame(h header, n int) error {
 	if err := c.fill(n + int(h.length)); err != nil {
 		return err
 	}
-	payload := c.rbuf[c.rpos+n : c.rpos+n+int(h.length)]
+	payload := c.peek()[n : n+int(h.length)]
 	if h.masked {
 		maskBytes(h.key, 0, payload)
 	}
-	c.rpos += n + int(h.length)
+	c.discard(n + int(h.length))
 	return c.handleControl(h.op, payload)
 }
 
@@ -557,7 +552,7 @@ func (c *Conn) checkHeader(h header) error {
 // consuming it.
 func (c *Conn) peekHeader() (header, int, error) {
 	for {
-		h, n, need, err := parseHeader(c.rbuf[c.rpos:c.rend])
+		h, n, need, err := parseHeader(c.peek())
 		if err != nil {
 			return header{}, 0, &ProtocolError{StatusProtocolError, err.Error()}
 		}
@@ -634,25 +629,13 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 	var n int
 	var err error
 	switch {
-	case c.rpos < c.rend:
-		n = copy(p, c.rbuf[c.rpos:c.rend])
-		c.rpos += n
-	case len(p) >= readBufSize && c.raw != nil:
-		c.beforeWait()
-		n, err = c.readAhead(p)
+	case c.buffered() > 0:
+		n = c.take(p)
 	case len(p) >= readBufSize:
-		c.beforeWait()
-		n, err = c.nc.Read(p)
-		if n > 0 && c.ka != nil {
-			c.ka.alive()
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF // TCP ended inside the frame
-		}
+		n, err = c.readLarge(p)
 	default:
 		if err = c.fill(1); err == nil {
-			n = copy(p, c.rbuf[c.rpos:c.rend])
-			c.rpos += n
+			n = c.take(p)
 		}
 	}
 	if c.frame.masked {
@@ -663,182 +646,6 @@ func (c *Conn) readPayload(p []byte) (int, error) {
 		err = nil // the frame is complete; the error will show on the next read
 	}
 	return n, err
-}
-
-// fill reads until at least need bytes are buffered.
-func (c *Conn) fill(need int) error {
-	if c.rend-c.rpos >= need {
-		return nil
-	}
-	c.beforeWait()
-	if c.rpos == c.rend {
-		c.rpos, c.rend = 0, 0
-		if c.raw != nil {
-			// Nothing is buffered: wait for bytes while holding no
-			// buffer, so that an idle connection costs none.
-			c.releaseReadBuf()
-			if err := c.waitReadable(); err != nil {
-				return err
-			}
-		}
-	} else if len(c.rbuf)-c.rpos < need {
-		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
-		c.rpos = 0
-	}
-	c.takeReadBuf()
-	for c.rend-c.rpos < need {
-		n, err := c.nc.Read(c.rbuf[c.rend:])
-		c.rend += n
-		if n > 0 && c.ka != nil {
-			c.ka.alive()
-		}
-		if err != nil {
-			if c.rend-c.rpos >= need {
-				return nil
-			}
-			if err == io.EOF {
-				// TCP ended: never an io.EOF to the reader, which
-				// would take it for the end of a message.
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// readBufPool holds the read buffers of connections that wait for data. It
-// has no New: a miss in readIdle, at the bottom of the poller's callback,
-// is allocated by its caller, higher up the stack (an allocation can go
-// deep into the runtime, and a handler goroutine whose stack grows past
-// its first 2 KiB keeps the larger stack while its connection idles).
-var readBufPool sync.Pool
-
-// takeReadBuf gives the connection a read buffer, if it holds none.
-func (c *Conn) takeReadBuf() {
-	if c.rbuf == nil && !c.pooledReadBuf() {
-		b := make([]byte, readBufSize)
-		c.rbufp, c.rbuf = &b, b
-	}
-}
-
-// pooledReadBuf gives the connection a read buffer from the pool and reports
-// whether the pool had one. The connection holds none.
-func (c *Conn) pooledReadBuf() bool {
-	p, _ := readBufPool.Get().(*[]byte)
-	if p == nil {
-		return false
-	}
-	c.rbufp, c.rbuf = p, *p
-	return true
-}
-
-// releaseReadBuf gives the (empty) read buffer back to the pool.
-func (c *Conn) releaseReadBuf() {
-	if c.rbufp != nil {
-		readBufPool.Put(c.rbufp)
-		c.rbufp = nil
-	}
-	c.rbuf = nil
-}
-
-// waitReadable blocks until the socket has bytes (or an error, or EOF) and
-// reads them into a read buffer that it takes from the pool only then, so
-// that a waiting connection holds none. Reading in the poller's callback,
-// where a peek used to go before the read, saves a system call per wait.
-// The read deadline applies. The caller has emptied the read buffer.
-func (c *Conn) waitReadable() error {
-	for {
-		c.rawErr = nil
-		if err := c.raw.Read(c.rawRead); err != nil {
-			return err
-		}
-		if c.rawErr != errNoReadBuf {
-			break
-		}
-		c.takeReadBuf() // the pool was empty: allocate here, and read
-	}
-	if c.rawErr != nil {
-		return c.rawErr
-	}
-	if c.rend == 0 {
-		return io.ErrUnexpectedEOF // TCP ended: never an io.EOF to the reader
-	}
-	if c.ka != nil {
-		c.ka.alive()
-	}
-	return nil
-}
-
-// readIdle is the RawConn callback of waitReadable. The poller is edge
-// triggered: it waits only after the socket said "not yet" (EAGAIN).
-func (c *Conn) readIdle(fd uintptr) bool {
-	if c.rbuf == nil && !c.pooledReadBuf() {
-		c.rawErr = errNoReadBuf
-		return true
-	}
-	n, ready, err := socketRead(fd, c.rbuf)
-	if !ready {
-		c.releaseReadBuf()
-		return false
-	}
-	c.rend, c.rawErr = n, c.sockError(err)
-	return true
-}
-
-// errNoReadBuf is what readIdle reports when the pool had no read buffer.
-var errNoReadBuf = errors.New("ws: no read buffer")
-
-// readAhead reads payload into p, which the read buffer (empty) bypasses,
-// and, in the same system call, what follows it into the read buffer: the
-// header of the next frame, and the start of its payload, come with the
-// end of this one (a relayed 64 KiB frame costs one read, not two).
-func (c *Conn) readAhead(p []byte) (int, error) {
-	c.takeReadBuf()
-	c.rpos, c.rend = 0, 0
-	c.rawP, c.rawN, c.rawErr = p, 0, nil
-	err := c.raw.Read(c.rawRead)
-	c.rawP = nil
-	n := c.rawN
-	if err == nil {
-		err = c.rawErr
-	}
-	if n > len(p) {
-		c.rend = n - len(p)
-		n = len(p)
-	}
-	if n > 0 && c.ka != nil {
-		c.ka.alive()
-	}
-	if err == nil && n == 0 {
-		err = io.ErrUnexpectedEOF // TCP ended inside the frame
-	}
-	return n, err
-}
-
-// rawReadFd is the RawConn callback of the reads: readAhead's if it has
-// set rawP, else waitReadable's. (One callback, made once per Conn.)
-func (c *Conn) rawReadFd(fd uintptr) bool {
-	if c.rawP != nil {
-		return c.readAheadFd(fd)
-	}
-	return c.readIdle(fd)
-}
-
-// readAheadFd is the RawConn callback of readAhead.
-func (c *Conn) readAheadFd(fd uintptr) bool {
-	n, ready, err := socketReadv(fd, c.rawP, c.rbuf)
-	c.rawN, c.rawErr = n, c.sockError(err)
-	return ready
-}
-
-// sockError wraps an error of a read made on the socket itself the way
-// net.Conn's Read does.
-func (c *Conn) sockError(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &net.OpError{Op: "read", Net: c.nc.LocalAddr().Network(), Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
 }
 
 // readError turns an error met while reading into the error to return. A

@@ -9,80 +9,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 )
-
-// writeBufSize is the size of the pooled buffers that frames are assembled
-// in: a header and a payload that fit leave in one write.
-const writeBufSize = 16 << 10
-
-var writeBufPool = sync.Pool{New: func() any {
-	b := make([]byte, writeBufSize)
-	return &b
-}}
-
-func getWriteBuf() *[]byte  { return writeBufPool.Get().(*[]byte) }
-func putWriteBuf(b *[]byte) { writeBufPool.Put(b) }
-
-// relayBufSize is the size of the pooled buffers that streamed bodies are
-// sent through (Send of a reader, Server.Send): a received frame of up to
-// 64 KiB is relayed whole, in one read and one write.
-const relayBufSize = 64<<10 + maxHeaderSize
-
-var relayBufPool = sync.Pool{New: func() any {
-	b := make([]byte, relayBufSize)
-	return &b
-}}
-
-func getRelayBuf() *[]byte  { return relayBufPool.Get().(*[]byte) }
-func putRelayBuf(b *[]byte) { relayBufPool.Put(b) }
-
-// A received frame longer than a relay buffer (a 1 MiB message, say) is
-// relayed in chunks of up to 1 MiB instead: a sixteenth of the reads,
-// writes and frames, and the peer is woken once per MiB rather than once
-// per 64 KiB. At most maxLargeRelays such buffers are out at a time in the
-// process, so that their memory stays bounded whatever the number of
-// connections (and a peer that trickles a large frame holds at most one);
-// past that, relays use the 64 KiB buffers.
-const (
-	largeRelayBufSize = 1<<20 + maxHeaderSize
-	maxLargeRelays    = 64
-)
-
-var (
-	largeRelayBufPool = sync.Pool{New: func() any {
-		b := make([]byte, largeRelayBufSize)
-		return &b
-	}}
-	largeRelays atomic.Int32 // large relay buffers out
-)
-
-// getLargeRelayBuf returns a large relay buffer, or nil if maxLargeRelays
-// are out.
-func getLargeRelayBuf() *[]byte {
-	if largeRelays.Add(1) > maxLargeRelays {
-		largeRelays.Add(-1)
-		return nil
-	}
-	return largeRelayBufPool.Get().(*[]byte)
-}
-
-func putLargeRelayBuf(b *[]byte) {
-	largeRelayBufPool.Put(b)
-	largeRelays.Add(-1)
-}
-
-// putAnyRelayBuf returns a buffer of getRelayBuf or getLargeRelayBuf.
-func putAnyRelayBuf(b *[]byte) {
-	if len(*b) == largeRelayBufSize {
-		putLargeRelayBuf(b)
-	} else {
-		putRelayBuf(b)
-	}
-}
 
 func opcodeOf(t MessageType) (opcode, error) {
 	switch t {
@@ -683,53 +612,4 @@ func (c *Conn) noteWritten(op opcode) error {
 		c.wl.abort(lockMsg)
 	}
 	return nil
-}
-
-// sockWrite writes b to the connection. On a socket it can write to
-// directly (c.fd), it makes the write system call itself: a much shallower
-// call chain than net.Conn.Write's, so that a handler goroutine that echoes
-// stays within its first 2 KiB stack, which an idle connection keeps for as
-// long as it lives (a stack that once grew never shrinks back while its
-// goroutine waits). What the socket cannot take at once goes through nc,
-// which waits for room within the write deadline.
-func (c *Conn) sockWrite(b []byte) (int, error) {
-	n := 0
-	if c.fd >= 0 {
-		// fdUse keeps CloseNow from closing the descriptor (whose number
-		// the system may then give to another connection) during the
-		// call.
-		if c.fdUse.Add(1) < fdClosing {
-			m, ready, err := socketWrite(uintptr(c.fd), b)
-			c.fdUse.Add(-1)
-			if err != nil {
-				return 0, err
-			}
-			if ready {
-				n = m
-			}
-		} else {
-			c.fdUse.Add(-1)
-		}
-		if n == len(b) {
-			return n, nil
-		}
-	}
-	m, err := c.nc.Write(b[n:])
-	return n + m, err
-}
-
-// fdClosing is the bit of Conn.fdUse set once the descriptor is to be
-// closed: no direct write starts after it.
-const fdClosing = 1 << 30
-
-// releaseFd waits for the direct writes in progress to end and keeps new
-// ones from starting, before the descriptor is closed.
-func (c *Conn) releaseFd() {
-	if c.fd < 0 {
-		return
-	}
-	c.fdUse.Add(fdClosing)
-	for c.fdUse.Load() != fdClosing {
-		runtime.Gosched() // a write system call on a non-blocking socket: short
-	}
 }

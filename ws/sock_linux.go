@@ -1,0 +1,283 @@
+package ws
+
+// The Linux direct transport: the descriptor tricks of sock. Where the
+// net.Conn is a plain TCP or Unix socket (not a TLS or HTTP/2 stream, not a
+// wrapper, whose Read may add to the socket's), sock reads and writes its
+// descriptor itself:
+//
+//   - the idle wait holds no read buffer: it waits in the poller's callback
+//     and takes a buffer from the pool only when bytes are there
+//     (waitReadable, readIdle);
+//   - a large payload read also reads what follows it, with one readv
+//     (readAhead);
+//   - writes make the write system call directly (sockWrite), a much
+//     shallower call chain than net.Conn.Write's, when nothing but the Conn
+//     can close the socket (a hijacked or self-dialed connection).
+//
+// Everything else goes through net.Conn (sock.go), as on other systems.
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// sockDirect is what sock keeps of the socket's descriptor.
+type sockDirect struct {
+	raw     syscall.RawConn    // nil: no direct reads (the portable path)
+	rawRead func(uintptr) bool // rawReadFd, made once
+	rawP    []byte             // where readAheadFd reads payload
+	rawN    int                // what the RawConn callbacks read
+	rawErr  error
+	// The descriptor, for writes that make the system call directly, or
+	// -1; fdUse counts those in progress.
+	fd    int32
+	fdUse atomic.Int32
+}
+
+// initDirect turns on the direct paths where nc is a plain socket; direct
+// writes only if own (nothing but the Conn will close nc).
+func (s *sock) initDirect(nc net.Conn, own bool) {
+	s.fd = -1
+	sc, ok := plainSocket(nc)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	s.raw = raw
+	s.rawRead = s.rawReadFd
+	if own {
+		raw.Control(func(fd uintptr) { s.fd = int32(fd) })
+	}
+}
+
+// direct reports whether reads go to the descriptor (waitReadable,
+// readAhead).
+func (s *sock) direct() bool { return s.raw != nil }
+
+// noDirectWrites sends every write through nc (for tests that count them).
+func (s *sock) noDirectWrites() { s.fd = -1 }
+
+// waitReadable blocks until the socket has bytes (or an error, or EOF) and
+// reads them into a read buffer that it takes from the pool only then, so
+// that a waiting connection holds none. Reading in the poller's callback,
+// where a peek used to go before the read, saves a system call per wait.
+// The read deadline applies. The caller has emptied the read buffer.
+func (s *sock) waitReadable() error {
+	for {
+		s.rawErr = nil
+		if err := s.raw.Read(s.rawRead); err != nil {
+			return err
+		}
+		if s.rawErr != errNoReadBuf {
+			break
+		}
+		s.takeReadBuf() // the pool was empty: allocate here, and read
+	}
+	if s.rawErr != nil {
+		return s.rawErr
+	}
+	if s.rend == 0 {
+		return io.ErrUnexpectedEOF // TCP ended: never an io.EOF to the reader
+	}
+	return nil
+}
+
+// readIdle is the RawConn callback of waitReadable. The poller is edge
+// triggered: it waits only after the socket said "not yet" (EAGAIN).
+func (s *sock) readIdle(fd uintptr) bool {
+	if s.rbuf == nil && !s.pooledReadBuf() {
+		s.rawErr = errNoReadBuf
+		return true
+	}
+	n, ready, err := socketRead(fd, s.rbuf)
+	if !ready {
+		s.releaseReadBuf()
+		return false
+	}
+	s.rend, s.rawErr = n, s.sockError(err)
+	return true
+}
+
+// errNoReadBuf is what readIdle reports when the pool had no read buffer.
+var errNoReadBuf = errors.New("ws: no read buffer")
+
+// readAhead reads payload into p, which the read buffer (empty) bypasses,
+// and, in the same system call, what follows it into the read buffer: the
+// header of the next frame, and the start of its payload, come with the
+// end of this one (a relayed 64 KiB frame costs one read, not two).
+func (s *sock) readAhead(p []byte) (int, error) {
+	s.takeReadBuf()
+	s.rpos, s.rend = 0, 0
+	s.rawP, s.rawN, s.rawErr = p, 0, nil
+	err := s.raw.Read(s.rawRead)
+	s.rawP = nil
+	n := s.rawN
+	if err == nil {
+		err = s.rawErr
+	}
+	if n > len(p) {
+		s.rend = n - len(p)
+		n = len(p)
+	}
+	if err == nil && n == 0 {
+		err = io.ErrUnexpectedEOF // TCP ended inside the frame
+	}
+	return n, err
+}
+
+// rawReadFd is the RawConn callback of the reads: readAhead's if it has
+// set rawP, else waitReadable's. (One callback, made once per connection.)
+func (s *sock) rawReadFd(fd uintptr) bool {
+	if s.rawP != nil {
+		return s.readAheadFd(fd)
+	}
+	return s.readIdle(fd)
+}
+
+// readAheadFd is the RawConn callback of readAhead.
+func (s *sock) readAheadFd(fd uintptr) bool {
+	n, ready, err := socketReadv(fd, s.rawP, s.rbuf)
+	s.rawN, s.rawErr = n, s.sockError(err)
+	return ready
+}
+
+// sockError wraps an error of a read made on the socket itself the way
+// net.Conn's Read does.
+func (s *sock) sockError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &net.OpError{Op: "read", Net: s.nc.LocalAddr().Network(), Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+}
+
+// sockWrite writes b to the connection. On a socket it can write to
+// directly (s.fd), it makes the write system call itself: a much shallower
+// call chain than net.Conn.Write's, so that a handler goroutine that echoes
+// stays within its first 2 KiB stack, which an idle connection keeps for as
+// long as it lives (a stack that once grew never shrinks back while its
+// goroutine waits). What the socket cannot take at once goes through nc,
+// which waits for room within the write deadline.
+func (s *sock) sockWrite(b []byte) (int, error) {
+	n := 0
+	if s.fd >= 0 {
+		// fdUse keeps CloseNow from closing the descriptor (whose number
+		// the system may then give to another connection) during the
+		// call.
+		if s.fdUse.Add(1) < fdClosing {
+			m, ready, err := socketWrite(uintptr(s.fd), b)
+			s.fdUse.Add(-1)
+			if err != nil {
+				return 0, err
+			}
+			if ready {
+				n = m
+			}
+		} else {
+			s.fdUse.Add(-1)
+		}
+		if n == len(b) {
+			return n, nil
+		}
+	}
+	m, err := s.nc.Write(b[n:])
+	return n + m, err
+}
+
+// fdClosing is the bit of sockDirect.fdUse set once the descriptor is to be
+// closed: no direct write starts after it.
+const fdClosing = 1 << 30
+
+// releaseFd waits for the direct writes in progress to end and keeps new
+// ones from starting, before the descriptor is closed.
+func (s *sock) releaseFd() {
+	if s.fd < 0 {
+		return
+	}
+	s.fdUse.Add(fdClosing)
+	for s.fdUse.Load() != fdClosing {
+		runtime.Gosched() // a write system call on a non-blocking socket: short
+	}
+}
+
+// plainSocket returns nc as a syscall.Conn if its Read is a read of the
+// socket.
+func plainSocket(nc net.Conn) (syscall.Conn, bool) {
+	switch nc := nc.(type) {
+	case *net.TCPConn:
+		return nc, true
+	case *net.UnixConn:
+		return nc, true
+	}
+	return nil, false
+}
+
+// socketRead reads from the non-blocking socket fd into p. ready is false
+// when there is nothing to read yet (EAGAIN): the caller waits for the
+// poller. n == 0 with a nil error is the end of the stream.
+func socketRead(fd uintptr, p []byte) (n int, ready bool, err error) {
+	for {
+		n, err = syscall.Read(int(fd), p)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN {
+		return 0, false, nil
+	}
+	if err != nil {
+		n = 0
+	}
+	return n, true, err
+}
+
+// socketReadv is socketRead into a then, once a is full, b: one system
+// call that reads the rest of a frame's payload and the bytes after it.
+// a and b must not be empty.
+func socketReadv(fd uintptr, a, b []byte) (n int, ready bool, err error) {
+	iov := [2]syscall.Iovec{
+		{Base: unsafe.SliceData(a)},
+		{Base: unsafe.SliceData(b)},
+	}
+	iov[0].SetLen(len(a))
+	iov[1].SetLen(len(b))
+	for {
+		r, _, e := syscall.Syscall(syscall.SYS_READV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e == syscall.EAGAIN {
+			return 0, false, nil
+		}
+		if e != 0 {
+			return 0, true, e
+		}
+		return int(r), true, nil
+	}
+}
+
+// socketWrite writes p to the non-blocking socket fd. ready is false when
+// the socket cannot take a byte now (EAGAIN): the caller waits for the
+// poller. A short write is not an error; the caller writes the rest.
+func socketWrite(fd uintptr, p []byte) (n int, ready bool, err error) {
+	for {
+		r, _, e := syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(r), true, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, false, nil
+		}
+		return 0, true, os.NewSyscallError("write", e)
+	}
+}
