@@ -169,7 +169,7 @@ func TestPipelineRelayHugeMessage(t *testing.T) {
 	if raceEnabled {
 		size = 128 << 20
 	}
-	srv := relayServer(&ws.AcceptOptions{ReadLimit: -1, BroadcastQueue: 4 << 20, SlowTimeout: 30 * time.Second})
+	srv := relayServer(&ws.AcceptOptions{ReadLimit: -1, Broadcast: &ws.GroupOptions{Queue: 4 << 20, SlowTimeout: 30 * time.Second}})
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -323,7 +323,7 @@ func slowClientDropped(t *testing.T, closeTimeout time.Duration) (context.Contex
 	// Generous bounds, so that a loaded machine does not make the fast
 	// client look slow; the stalled one is still dropped, since 25 MiB is
 	// more than its socket buffers and queue can hold.
-	srv := relayServer(&ws.AcceptOptions{BroadcastQueue: 1 << 20, SlowTimeout: 2 * time.Second, CloseTimeout: closeTimeout})
+	srv := relayServer(&ws.AcceptOptions{Broadcast: &ws.GroupOptions{Queue: 1 << 20, SlowTimeout: 2 * time.Second}, CloseTimeout: closeTimeout})
 	url := startServer(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)

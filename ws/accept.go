@@ -92,28 +92,15 @@ type AcceptOptions struct {
 	// together whose write failed. Nil means slog.Default().
 	ErrorLog *slog.Logger
 
-	// BroadcastQueue is how many bytes of broadcast frames (Server.Send) a
-	// connection may fall behind before the broadcast waits for it. Zero
-	// means DefaultBroadcastQueue.
-	BroadcastQueue int64
-
 	// Compression turns on permessage-deflate (RFC 7692) when the client
 	// offers it. Nil (the default) leaves messages uncompressed.
 	Compression *CompressionOptions
 
-	// SlowTimeout is how long a broadcast waits for a connection that is
-	// BroadcastQueue bytes behind before dropping it with 1008. Zero means
-	// DefaultSlowTimeout.
-	SlowTimeout time.Duration
-
-	// StallTimeout is how long Server.Send waits for the next part of a
-	// message it streams from one of its connections (the Body of a
-	// message received by Next). Every receiver gets a broadcast whole and
-	// in order, so a sender that stops mid-message holds up every message
-	// after it; when the wait runs out, the message is ended for its
-	// receivers (cut short) and the sender's connection is failed with
-	// 1008. Zero means DefaultStallTimeout; negative, no limit.
-	StallTimeout time.Duration
+	// Broadcast configures the broadcast of a Server (Server.Send): the
+	// queue each connection may fall behind, and how long a slow member or
+	// a stalled sender is waited for. Only NewServer reads it; Accept
+	// ignores it (a Group has its own, NewGroup). Nil means the defaults.
+	Broadcast *GroupOptions
 }
 
 func (o *AcceptOptions) connConfig() connConfig {

@@ -3,6 +3,7 @@ package ws
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -170,19 +171,41 @@ func BenchmarkEchoBurst(b *testing.B) {
 	}
 }
 
-// BenchmarkBroadcast measures Server.Send to 16 connections: one frame
-// encoded once, and what queues up for a connection written in one writev.
-// ns/delivery is the time per message and receiver; the allocations are
-// per message (its frame, shared by all), not per receiver.
+// BenchmarkBroadcast measures a broadcast to 16 and to 1,000 connections,
+// through Server.Send (every connection) and through a Group holding them:
+// one frame encoded once, and what queues up for a connection written in
+// one writev. ns/delivery is the time per message and receiver; the
+// allocations are per message (its frame, shared by all), not per receiver.
 func BenchmarkBroadcast(b *testing.B) {
-	const receivers = 16
-	srv := NewServer(func(ctx context.Context, c *Conn) error { readAll(ctx, c); return nil }, &AcceptOptions{BroadcastQueue: 64 << 20})
+	for _, receivers := range []int{16, 1000} {
+		for _, via := range []string{"Server", "Group"} {
+			b.Run(fmt.Sprintf("%s/%d", via, receivers), func(b *testing.B) {
+				benchBroadcast(b, receivers, via == "Group")
+			})
+		}
+	}
+}
+
+func benchBroadcast(b *testing.B, receivers int, group bool) {
+	room := NewGroup(&GroupOptions{Queue: 64 << 20})
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		room.Add(c)
+		readAll(ctx, c)
+		return nil
+	}, &AcceptOptions{Broadcast: &GroupOptions{Queue: 64 << 20}})
+	var sink interface {
+		Send(context.Context, Message) error
+	} = srv
+	if group {
+		sink = room
+	}
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Shutdown(context.Background())
 	ctx := context.Background()
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
 	got := make(chan error, receivers)
+	const warm = 100 // messages before the timer starts: every buffer and queue has grown
 	for range receivers {
 		c, _, err := Dial(ctx, url, nil)
 		if err != nil {
@@ -191,7 +214,7 @@ func BenchmarkBroadcast(b *testing.B) {
 		defer c.CloseNow()
 		go func() {
 			buf := make([]byte, 64)
-			for range b.N {
+			for range warm + b.N {
 				_, r, err := c.Reader(ctx)
 				if err == nil {
 					_, err = io.ReadFull(r, buf)
@@ -204,15 +227,23 @@ func BenchmarkBroadcast(b *testing.B) {
 			got <- nil
 		}()
 	}
-	for srv.Len() < receivers {
+	for srv.Len() < receivers || room.Len() < receivers {
 		runtime.Gosched()
 	}
 	p := bytes.Repeat([]byte("a"), 64)
+	body := bytes.NewReader(p) // reused: the allocations counted are the broadcast's
+	for range warm {
+		body.Reset(p)
+		if err := sink.Send(ctx, Message{Type: Binary, Body: body}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.SetBytes(int64(len(p)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if err := srv.Send(ctx, Message{Type: Binary, Body: bytes.NewReader(p)}); err != nil {
+		body.Reset(p)
+		if err := sink.Send(ctx, Message{Type: Binary, Body: body}); err != nil {
 			b.Fatal(err)
 		}
 	}

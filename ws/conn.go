@@ -246,6 +246,7 @@ func (c *Conn) CloseNow() error {
 		// keep a closed Conn alive.
 		c.rdl.disarm()
 		c.wdl.disarm()
+		c.leaveGroups()
 	})
 	return err
 }

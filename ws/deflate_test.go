@@ -519,22 +519,26 @@ func TestDeflateBroadcast(t *testing.T) {
 // message is compressed once, and every receiver without context takeover
 // is handed the very same bytes.
 func TestDeflateBroadcastEncoder(t *testing.T) {
-	s := NewServer(nil, &AcceptOptions{Compression: &CompressionOptions{}})
-	z1, z2, plain := &peer{z: true}, &peer{z: true}, &peer{}
-	peers := []*peer{z1, z2, plain}
+	var f fan
+	f.init(nil, nil, context.Background())
+	level := (&CompressionOptions{}).level()
+	z1, z2, plain := &member{z: true, zlevel: level}, &member{z: true, zlevel: level}, &member{}
+	peers := []*member{z1, z2, plain}
 	msg := dflText(3*broadcastChunk+1000, 1)
 	chunks := dflSplit(msg, []int{broadcastChunk, 2 * broadcastChunk, 3 * broadcastChunk})
-	e := s.newEncoder(peers)
-	node := &bframe{ready: make(chan struct{})}
-	first := node
-	op := opText
-	for i, ch := range chunks {
-		b, z := e.encode(op, i == len(chunks)-1, ch)
-		if z == nil {
-			t.Fatalf("chunk %d: no compressed frame", i)
+	var e encoder
+	e.init(peers, nil)
+	first := e.first(opText, false, chunks[0])
+	if first.z == nil {
+		t.Fatal("chunk 0: no compressed frame")
+	}
+	node := first.next
+	for i, ch := range chunks[1:] {
+		filled := node
+		node = f.publish(peers, node, &e, opContinuation, i == len(chunks)-2, ch)
+		if filled.z == nil {
+			t.Fatalf("chunk %d: no compressed frame", i+1)
 		}
-		node = s.publish(peers, node, b, z)
-		op = opContinuation
 	}
 	e.release()
 	var payload []byte
@@ -570,16 +574,18 @@ func TestDeflateBroadcastEncoder(t *testing.T) {
 
 	// No receiver takes compressed frames, or the message is small: nothing
 	// is compressed.
+	z1.zthr, z2.zthr = DefaultCompressionThreshold, DefaultCompressionThreshold
 	for _, tc := range []struct {
 		name  string
-		peers []*peer
+		peers []*member
 		p     []byte
 	}{
-		{"no-compressed-receiver", []*peer{plain, {}}, msg[:5000]},
+		{"no-compressed-receiver", []*member{plain, {}}, msg[:5000]},
 		{"under-threshold", peers, msg[:DefaultCompressionThreshold-1]},
 	} {
-		e := s.newEncoder(tc.peers)
-		if _, z := e.encode(opText, true, tc.p); z != nil {
+		var e encoder
+		e.init(tc.peers, nil)
+		if f := e.first(opText, true, tc.p); f.z != nil {
 			t.Fatalf("%s: compressed", tc.name)
 		}
 		e.release()

@@ -147,7 +147,9 @@ func TestServerListDepartures(t *testing.T) {
 		quit <- struct{}{}
 		waitFor(t, "a handler to finish", func() bool { return srv.Len() == total-i-1 })
 		srv.mu.Lock()
-		n, gone, live := len(srv.list), srv.gone, len(srv.peers)
+		srv.fan.mu.Lock()
+		n, gone, live := len(srv.fan.list), srv.fan.gone, len(srv.peers)
+		srv.fan.mu.Unlock()
 		srv.mu.Unlock()
 		if n-gone != live || n > 2*live+1 {
 			t.Fatalf("after %d departures: list %d, gone %d, live %d", i+1, n, gone, live)
@@ -227,7 +229,7 @@ func TestRelayTextBreaksOnRune(t *testing.T) {
 func TestBroadcastStall(t *testing.T) {
 	var srv *Server
 	srv = NewServer(func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, srv, c) },
-		&AcceptOptions{StallTimeout: 300 * time.Millisecond, CloseTimeout: 100 * time.Millisecond})
+		&AcceptOptions{Broadcast: &GroupOptions{StallTimeout: 300 * time.Millisecond}, CloseTimeout: 100 * time.Millisecond})
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Shutdown(context.Background())

@@ -60,7 +60,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 				return err
 			}
 		}
-	}, &AcceptOptions{SlowTimeout: time.Minute}) // no client is dropped as slow here
+	}, &AcceptOptions{Broadcast: &GroupOptions{SlowTimeout: time.Minute}}) // no client is dropped as slow here
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
