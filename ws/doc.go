@@ -27,6 +27,18 @@
 // a Server is a Sink that broadcasts, so the flows of package flow compose
 // with sockets.
 //
+// A Group is a room: a Sink to the connections added to it, each frame
+// encoded once for all of them. A connection may be in several Groups and
+// leaves them when it closes; Except(c) is the room without its sender:
+//
+//	room := ws.NewGroup(nil)
+//	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+//		room.Add(c)
+//		return wesos.Pipe(ctx, room.Except(c), c) // c's messages to the others
+//	}, nil)
+//
+// Server.Send is the Group of every connection, on the same machinery.
+//
 // # Handlers and requests
 //
 // A Server's handler returns an error, and the connection closes with the
@@ -100,8 +112,8 @@
 // limits the server's. A limit under 15 bits, a window smaller than
 // compress/flate's 32 KiB, is honoured by Huffman coding alone
 // (flate.HuffmanOnly), which refers to no earlier bytes and compresses
-// less; a server connection so limited receives Server.Send's broadcasts
-// uncompressed. Messages are compressed fragment by fragment as they are
+// less; a server connection so limited receives the broadcasts of
+// Server.Send and Group.Send uncompressed. Messages are compressed fragment by fragment as they are
 // written and decompressed frame by frame as they are read, so a
 // compressed message of any size passes in bounded memory. The read limit
 // counts decompressed bytes: a message that inflates past it is stopped
@@ -111,8 +123,8 @@
 // Without context takeover (the default), compressors and decompressors come
 // from pools for the time a message takes: an idle compressed connection
 // holds no more memory than an uncompressed one (BenchmarkDeflateIdleConn
-// compares them), and Server.Send compresses a broadcast once for all such
-// receivers. With
+// compares them), and Server.Send and Group.Send compress a message once
+// for all such receivers. With
 // ContextTakeover, each end keeps for the life of the connection a
 // compressor (about 1.2 MB with compress/flate at the default level,
 // BestSpeed; about 0.8 MB at the other levels), a decompressor (about
@@ -135,8 +147,8 @@
 // or with the next frame that cannot wait: a close, a ping, a large frame).
 // On small messages this divides the system calls, most of a server's CPU
 // time, by the size of the bursts; a lone write still leaves at once, and
-// order is never changed. Server.Send likewise sends the broadcast messages
-// that queued up for a connection in one writev.
+// order is never changed. Server.Send and Group.Send likewise send the
+// messages that queued up for a connection in one writev.
 //
 // # Memory per connection
 //

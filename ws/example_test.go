@@ -121,6 +121,54 @@ func ExampleServer_Send() {
 	// news for everyone <nil>
 }
 
+// A Group is a room: a Sink of messages to its members, each frame encoded
+// once for all of them. Here the first message of a client names its room,
+// and what a member says goes to the others in its room only.
+func ExampleGroup() {
+	ctx := context.Background()
+	rooms := map[string]*ws.Group{"go": ws.NewGroup(nil), "rust": ws.NewGroup(nil)}
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		_, name, err := c.Read(ctx) // the first message names the room
+		if err != nil {
+			return err
+		}
+		room, ok := rooms[string(name)]
+		if !ok {
+			return ws.CloseError{Code: 4004, Reason: "no such room"}
+		}
+		room.Add(c)                               // c leaves the room when it closes
+		return wesos.Pipe(ctx, room.Except(c), c) // what c says goes to the others in the room
+	}, nil)
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+
+	join := func(room string) *ws.Conn {
+		c, _, err := ws.Dial(ctx, hs.URL, nil)
+		if err != nil {
+			panic(err)
+		}
+		c.Write(ctx, ws.Text, []byte(room))
+		return c
+	}
+	alice, bob, carol := join("go"), join("go"), join("rust")
+	for _, c := range []*ws.Conn{alice, bob, carol} {
+		defer c.Close(ws.StatusNormalClosure, "")
+	}
+	for i := 0; (rooms["go"].Len() < 2 || rooms["rust"].Len() < 1) && i < 1000; i++ {
+		time.Sleep(time.Millisecond) // the handlers add them just after the handshake
+	}
+
+	alice.Write(ctx, ws.Text, []byte("hi, gophers"))
+	rooms["rust"].Send(ctx, ws.Message{Type: ws.Text, Body: strings.NewReader("news for the rust room")})
+	_, p, _ := bob.Read(ctx)
+	fmt.Println("bob:", string(p))
+	_, p, _ = carol.Read(ctx) // not alice's message: it went to the go room
+	fmt.Println("carol:", string(p))
+	// Output:
+	// bob: hi, gophers
+	// carol: news for the rust room
+}
+
 // NetConn makes a WebSocket a net.Conn, for protocols that want a byte
 // stream: here a line protocol, served and spoken over one.
 func ExampleNetConn() {
