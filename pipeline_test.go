@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -489,4 +490,263 @@ func TestPipelineMerge(t *testing.T) {
 			t.Fatalf("socket %c: %d messages, want %d", 'a'+i, n, perSocket)
 		}
 	}
+}
+
+// roomServer serves rooms: a client's first message lists the rooms it
+// joins ("0,2"), and each message after it starts with the room it is for
+// and goes to every other member of that room.
+func roomServer(rooms []*ws.Group, opts *ws.AcceptOptions) *ws.Server {
+	return ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		_, join, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range strings.Split(string(join), ",") {
+			var i int
+			if _, err := fmt.Sscan(r, &i); err != nil || i < 0 || i >= len(rooms) {
+				return ws.CloseError{Code: 4004, Reason: "no such room"}
+			}
+			rooms[i].Add(c)
+		}
+		if len(rooms) == 1 {
+			return wesos.Pipe(ctx, rooms[0].Except(c), c)
+		}
+		for {
+			typ, p, err := c.Read(ctx)
+			if err != nil {
+				return err
+			}
+			if len(p) == 0 || p[0] < '0' || int(p[0]-'0') >= len(rooms) {
+				return ws.CloseError{Code: 4004, Reason: "no such room"}
+			}
+			if err := rooms[p[0]-'0'].Except(c).Send(ctx, ws.Message{Type: typ, Body: bytes.NewReader(p)}); err != nil {
+				return err
+			}
+		}
+	}, opts)
+}
+
+// Rooms: 3 Groups, 30 clients each in 1 to 3 of them, 200 messages from
+// each client. Every member gets exactly the messages the other members of
+// its rooms sent to those rooms (never its own: Except), and all members of
+// a room get the room's messages in one order.
+func TestPipelineRooms(t *testing.T) {
+	const nrooms, nclients, perClient = 3, 30, 200
+	rooms := make([]*ws.Group, nrooms)
+	for i := range rooms {
+		rooms[i] = ws.NewGroup(nil)
+	}
+	srv := roomServer(rooms, nil)
+	url := startServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Client i is in rooms i%3, and (i/3)%3 and (i/9)%3 as well when they
+	// differ: 1, 2 or 3 rooms.
+	in := make([][]int, nclients)
+	members := make([]int, nrooms)
+	for i := range in {
+		for _, r := range []int{i % 3, (i / 3) % 3, (i / 9) % 3} {
+			if !slices.Contains(in[i], r) {
+				in[i] = append(in[i], r)
+				members[r]++
+			}
+		}
+	}
+	conns := make([]*ws.Conn, nclients)
+	for i := range conns {
+		conns[i] = dial(t, ctx, url)
+		var join []string
+		for _, r := range in[i] {
+			join = append(join, fmt.Sprint(r))
+		}
+		if err := conns[i].Write(ctx, ws.Text, []byte(strings.Join(join, ","))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r := range rooms {
+		for rooms[r].Len() != members[r] {
+			if time.Now().After(deadline) {
+				t.Fatalf("room %d has %d members, want %d", r, rooms[r].Len(), members[r])
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// What each client should get: per room, the messages of the others.
+	want := make([]int, nclients)
+	sentTo := make([][]int, nclients) // messages client i sends to each room
+	for i := range nclients {
+		sentTo[i] = make([]int, nrooms)
+		for k := range perClient {
+			sentTo[i][in[i][k%len(in[i])]]++
+		}
+	}
+	for i := range nclients {
+		for _, r := range in[i] {
+			for j := range nclients {
+				if j != i && slices.Contains(in[j], r) {
+					want[i] += sentTo[j][r]
+				}
+			}
+		}
+	}
+	got := make([][]string, nclients)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*nclients)
+	for i, c := range conns {
+		wg.Go(func() {
+			for range want[i] {
+				_, p, err := c.Read(ctx)
+				if err != nil {
+					errs <- fmt.Errorf("client %d after %d of %d messages: %w", i, len(got[i]), want[i], err)
+					return
+				}
+				got[i] = append(got[i], string(p))
+			}
+		})
+		wg.Go(func() {
+			for k := range perClient {
+				msg := fmt.Sprintf("%d from %d #%d", in[i][k%len(in[i])], i, k)
+				if err := c.Write(ctx, ws.Text, []byte(msg)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Per room and client: the room's messages, in the order received.
+	byRoom := make([][][]string, nclients)
+	for i := range nclients {
+		byRoom[i] = make([][]string, nrooms)
+		last := make(map[[2]int]int) // per sender and room: its last message number
+		for _, m := range got[i] {
+			var r, from, k int
+			if _, err := fmt.Sscanf(m, "%d from %d #%d", &r, &from, &k); err != nil {
+				t.Fatalf("client %d got %q", i, m)
+			}
+			if from == i || !slices.Contains(in[i], r) || !slices.Contains(in[from], r) {
+				t.Fatalf("client %d (rooms %v) got %q", i, in[i], m)
+			}
+			if prev, ok := last[[2]int{from, r}]; ok && k <= prev {
+				t.Fatalf("client %d got %q after #%d of the same sender to the same room", i, m, prev)
+			}
+			last[[2]int{from, r}] = k
+			byRoom[i][r] = append(byRoom[i][r], m)
+		}
+	}
+	// One order per room: any two members agree on the order of the
+	// messages both got (all but each one's own).
+	for r := range nrooms {
+		for i := range nclients {
+			for j := i + 1; j < nclients; j++ {
+				if !slices.Contains(in[i], r) || !slices.Contains(in[j], r) {
+					continue
+				}
+				a := slices.DeleteFunc(slices.Clone(byRoom[i][r]), func(m string) bool { return strings.Contains(m, fmt.Sprintf(" from %d #", j)) })
+				b := slices.DeleteFunc(slices.Clone(byRoom[j][r]), func(m string) bool { return strings.Contains(m, fmt.Sprintf(" from %d #", i)) })
+				if !slices.Equal(a, b) {
+					t.Fatalf("room %d: clients %d and %d got its messages in different orders", r, i, j)
+				}
+			}
+		}
+	}
+	for _, c := range conns {
+		c.Close(ws.StatusNormalClosure, "")
+	}
+	for r := range rooms {
+		waitFor := time.Now().Add(30 * time.Second)
+		for rooms[r].Len() != 0 && time.Now().Before(waitFor) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := rooms[r].Len(); n != 0 {
+			t.Fatalf("room %d keeps %d closed connections", r, n)
+		}
+	}
+}
+
+// A room member that stops reading is dropped with 1008 while the others
+// get every message, relayed with wesos.Pipe(ctx, room.Except(c), c).
+func TestPipelineRoomSlowMember(t *testing.T) {
+	room := ws.NewGroup(&ws.GroupOptions{Queue: 1 << 20, SlowTimeout: 2 * time.Second})
+	// The close timeout is long for the reason TestPipelineSlowClient gives.
+	url := startServer(t, roomServer([]*ws.Group{room}, &ws.AcceptOptions{CloseTimeout: 3 * time.Minute}))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	join := func(c *ws.Conn) *ws.Conn {
+		if err := c.Write(ctx, ws.Text, []byte("0")); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	sender, fast := join(dial(t, ctx, url)), join(dial(t, ctx, url))
+	stalled, _, err := ws.Dial(ctx, url, &ws.DialOptions{
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				err = nc.(*net.TCPConn).SetReadBuffer(64 << 10) // see TestPipelineSlowClient
+			}
+			return nc, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.CloseNow()
+	join(stalled)
+	for deadline := time.Now().Add(30 * time.Second); room.Len() != 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("room has %d members, want 3", room.Len())
+		}
+	}
+
+	const messages = 400
+	payload := bytes.Repeat([]byte("x"), 64<<10) // 25 MiB in all: more than any socket buffer
+	fastDone := make(chan error, 1)
+	go func() {
+		for i := range messages {
+			_, p, err := fast.Read(ctx)
+			if err == nil && binary.BigEndian.Uint32(p) != uint32(i) {
+				err = fmt.Errorf("got %d", binary.BigEndian.Uint32(p))
+			}
+			if err != nil {
+				fastDone <- fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+		}
+		fastDone <- nil
+	}()
+	for i := range messages {
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		if err := sender.Write(ctx, ws.Binary, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-fastDone; err != nil {
+		t.Fatal(err)
+	}
+	stalled.SetReadLimit(-1)
+	var ce ws.CloseError
+	for {
+		if _, _, err := stalled.Read(ctx); err != nil {
+			if !errors.As(err, &ce) {
+				t.Fatalf("stalled member: %v, want a CloseError", err)
+			}
+			break
+		}
+	}
+	if ce.Code != ws.StatusPolicyViolation || ce.Reason != "too slow" {
+		t.Fatalf("stalled member closed with %v %q, want 1008 too slow", ce.Code, ce.Reason)
+	}
+	// The sender got none of its own messages: its next one is the close.
+	sender.Close(ws.StatusNormalClosure, "")
+	fast.Close(ws.StatusNormalClosure, "")
 }
