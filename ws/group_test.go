@@ -406,3 +406,67 @@ func TestGroupStalledMembersOneDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupRelayOneFrame: a message received in one frame and relayed
+// through a Group (Send with the Body that Next returned) leaves as one
+// final frame, not a data frame and an empty final one; compressed too.
+func TestGroupRelayOneFrame(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			ctx := testCtx(t)
+			var sdfl, cdfl, mdfl *deflateState
+			if compress {
+				p := deflateParams{serverNoTakeover: true, clientNoTakeover: true}
+				opts := &CompressionOptions{}
+				sdfl, cdfl, mdfl = newDeflateState(p, false, opts), newDeflateState(p, true, opts), newDeflateState(p, false, opts)
+			}
+			cfg := connConfig{closeTimeout: 200 * time.Millisecond}
+			a, b := net.Pipe()
+			from := newConn(a, false, "", cfg, sdfl, nil)
+			sender := newConn(b, true, "", cfg, cdfl, nil)
+			x, y := net.Pipe()
+			member := newConn(x, false, "", cfg, mdfl, nil)
+			t.Cleanup(func() {
+				for _, c := range []*Conn{from, sender, member} {
+					c.CloseNow()
+				}
+				y.Close()
+			})
+			g := NewGroup(nil)
+			g.Add(member)
+			payload := strings.Repeat("relayed in one frame. ", 100)
+			relayed := goAsync(t, func() error {
+				m, err := from.Next(ctx)
+				if err == nil {
+					err = g.Send(ctx, m)
+				}
+				return err
+			})
+			if err := sender.Write(ctx, Text, []byte(payload)); err != nil {
+				t.Fatal(err)
+			}
+			y.SetReadDeadline(time.Now().Add(testTimeout))
+			f, err := readWireFrame(y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.fin || f.op != opText {
+				t.Fatalf("the relayed message's first frame: %v, want a single final text frame", f)
+			}
+			if compress != (f.rsv == bitRSV1) {
+				t.Fatalf("frame %v: compressed %v", f, compress)
+			}
+			if compress {
+				got, err := dflInflate(f.payload)
+				if err != nil || string(got) != payload {
+					t.Fatalf("inflated %d bytes (%v)", len(got), err)
+				}
+			} else if string(f.payload) != payload {
+				t.Fatalf("payload of %d bytes, want %d", len(f.payload), len(payload))
+			}
+			if err := relayed(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -178,8 +178,9 @@ func (r *messageReader) Read(p []byte) (int, error) {
 }
 
 // readFrame reads like Read but goes on until p is full or the current
-// frame's payload ends: the peer announced those bytes, so waiting for them
-// holds nothing back. Send relays a received Body with it, so each frame
+// frame's payload ends (for a compressed message: until the final frame's
+// output ends): the peer announced those bytes, so waiting for them holds
+// nothing back. Send relays a received Body with it, so each frame
 // that fits Send's buffer stays whole: an echoed single-frame message stays
 // a single frame.
 func (r *messageReader) readFrame(p []byte) (int, error) {
@@ -192,7 +193,11 @@ func (r *messageReader) readFrame(p []byte) (int, error) {
 		}
 		c := r.c
 		c.readMu.Lock()
-		more := !r.stale() && c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > 0
+		// A compressed frame's output does not end with its input: once
+		// the final frame is in hand, the rest of the output (or the
+		// end) comes without waiting, so a relayed compressed message of
+		// one frame stays one frame too.
+		more := !r.stale() && c.msgOpen && c.readErr == nil && (c.frameLeft > 0 || c.msgCompressed && c.frame.fin)
 		c.readMu.Unlock()
 		if !more {
 			return n, nil
