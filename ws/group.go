@@ -303,7 +303,9 @@ const maxPooledFrame = 16 << 10
 // release drops n references to a pooled frame, putting it back in the pool
 // with the last.
 func (f *bframe) release(n int64) {
-	if !f.pooled || f.refs.Add(-n) != 0 {
+	// n == 0 must not look at refs: the members may have released the
+	// frame already, and it may be another message's by now.
+	if n == 0 || !f.pooled || f.refs.Add(-n) != 0 {
 		return
 	}
 	if cap(f.buf) > maxPooledFrame {
