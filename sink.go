@@ -19,15 +19,10 @@ type SinkFunc[T any] func(ctx context.Context, v T) error
 // Send calls f(ctx, v).
 func (f SinkFunc[T]) Send(ctx context.Context, v T) error { return f(ctx, v) }
 
-// PipeFrom is the optional interface Pipe looks for on a destination, the way
-// io.Copy looks for io.ReaderFrom: a Sink that can drain a Source faster than
-// value-by-value Send calls implements it.
-type PipeFrom[T any] interface {
-	PipeFrom(ctx context.Context, src Source[T]) error
-}
-
-// PipeTo is the optional interface Pipe looks for on a source (after
-// PipeFrom on the destination), the way io.Copy looks for io.WriterTo.
+// PipeTo is the optional interface Pipe looks for on a source, the way
+// io.Copy looks for io.WriterTo: a Source that knows better how it is
+// drained (one that goes on past a message it had to cut short, say)
+// implements it.
 type PipeTo[T any] interface {
 	PipeTo(ctx context.Context, dst Sink[T]) error
 }
@@ -36,12 +31,8 @@ type PipeTo[T any] interface {
 // matching io.EOF, and then Pipe returns nil), ctx ends, or either side fails.
 // Like io.Copy it takes the destination first and closes nothing.
 //
-// If dst implements PipeFrom, or else src implements PipeTo, Pipe hands the
-// whole job to it.
+// If src implements PipeTo, Pipe hands the whole job to it.
 func Pipe[T any](ctx context.Context, dst Sink[T], src Source[T]) error {
-	if pf, ok := dst.(PipeFrom[T]); ok {
-		return pf.PipeFrom(ctx, src)
-	}
 	if pt, ok := src.(PipeTo[T]); ok {
 		return pt.PipeTo(ctx, dst)
 	}
