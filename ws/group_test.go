@@ -15,19 +15,12 @@ import (
 	"weak"
 )
 
-// memPair returns the two ends of an in-memory connection (net.Pipe: a
-// write waits until the other end reads it), as a server Conn and a client
-// Conn. Both are closed when the test ends.
-func memPair(t testing.TB) (srv, cli *Conn) {
+// groupPair returns the two ends of an in-memory connection (memPair: a
+// write waits until the other end reads it), server first, with a short
+// close timeout.
+func groupPair(t testing.TB) (srv, cli *Conn) {
 	t.Helper()
-	a, b := net.Pipe()
-	cfg := connConfig{closeTimeout: 200 * time.Millisecond}
-	srv = newConn(a, false, "", cfg, nil, nil)
-	cli = newConn(b, true, "", cfg, nil, nil)
-	t.Cleanup(func() {
-		srv.CloseNow()
-		cli.CloseNow()
-	})
+	cli, srv = memPair(t, connConfig{closeTimeout: 200 * time.Millisecond})
 	return srv, cli
 }
 
@@ -59,7 +52,7 @@ func TestGroupBasics(t *testing.T) {
 	}
 	var srvs, clis [3]*Conn
 	for i := range srvs {
-		srvs[i], clis[i] = memPair(t)
+		srvs[i], clis[i] = groupPair(t)
 		g.Add(srvs[i])
 		g.Add(srvs[i]) // twice: still one member
 	}
@@ -119,7 +112,7 @@ func TestGroupOrderAcrossGroups(t *testing.T) {
 	}
 	clients := make([]client, conns)
 	for i := range clients {
-		s, c := memPair(t)
+		s, c := groupPair(t)
 		cl := client{c: c}
 		for j := range groups {
 			if (i+j)%2 == 0 || j == i%groups {
@@ -190,10 +183,10 @@ func TestGroupOrderAcrossGroups(t *testing.T) {
 func TestGroupMembersChangeMidMessage(t *testing.T) {
 	ctx := testCtx(t)
 	g := NewGroup(nil)
-	stay, stayC := memPair(t)
-	removed, removedC := memPair(t)
-	closing, closingC := memPair(t)
-	late, lateC := memPair(t)
+	stay, stayC := groupPair(t)
+	removed, removedC := groupPair(t)
+	closing, closingC := groupPair(t)
+	late, lateC := groupPair(t)
 	for _, c := range []*Conn{stay, removed, closing} {
 		g.Add(c)
 	}
@@ -268,7 +261,7 @@ func TestGroupClosedConnLeaves(t *testing.T) {
 	weaks := make([]weak.Pointer[Conn], n)
 	func() {
 		for i := range n {
-			s, c := memPair(t)
+			s, c := groupPair(t)
 			a.Add(s)
 			if i%2 == 0 {
 				b.Add(s)
@@ -288,7 +281,7 @@ func TestGroupClosedConnLeaves(t *testing.T) {
 		}
 	}()
 	// A closed Conn joins nothing.
-	s, _ := memPair(t)
+	s, _ := groupPair(t)
 	s.CloseNow()
 	a.Add(s)
 	if n := a.Len(); n != 10 {
@@ -348,10 +341,10 @@ func TestGroupClosedConnLeaves(t *testing.T) {
 // group and the reading client.
 func stalledGroup(t *testing.T, k int, slow time.Duration) (*Group, *Conn) {
 	g := NewGroup(&GroupOptions{Queue: 1 << 10, SlowTimeout: slow})
-	fast, fastC := memPair(t)
+	fast, fastC := groupPair(t)
 	g.Add(fast)
 	for range k {
-		s, _ := memPair(t)
+		s, _ := groupPair(t)
 		g.Add(s)
 	}
 	return g, fastC
