@@ -91,18 +91,19 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 	config := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	rec := &requestLog{}
 	startTLS := func(ln net.Listener) (*ws.Server, func()) {
-		h, srv := newChat(nil, compress, extest.Logger(t))
+		h, srv := newChat(testRooms, nil, compress, extest.Logger(t))
 		return srv, serveChat(t, tls.NewListener(ln, config), rec.wrap(h), srv)
 	}
 	srv, stop := startTLS(ln)
 	url := "https://" + addr + "/"
 
 	b := startChromium(t, ctx, "--ignore-certificate-errors") // the certificate is self-signed
-	pages := []*page{b.open(t, ctx, url), b.open(t, ctx, url)}
+	// Both pages join the first room, general, by default.
+	pages := []*page{b.open(t, ctx, url+"#name=ann"), b.open(t, ctx, url+"#name=bob")}
 	connected := func(srv *ws.Server) func(states []pageState) bool {
 		return func(states []pageState) bool {
 			for _, s := range states {
-				if s.State != "connected" || s.Online != "2 online" {
+				if !s.in("general", "ann, bob") {
 					return false
 				}
 			}
@@ -111,7 +112,7 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 	}
 
 	// Both pages come over HTTP/2, and open their WebSockets on it.
-	b.eventually(t, ctx, "both pages connected, 2 online", connected(srv))
+	b.eventually(t, ctx, "both pages connected, ann and bob in general", connected(srv))
 	var seen handshakes
 	if h2 := seen.check(t, rec, b, compress); h2 != 2 {
 		t.Errorf("%d of the pages' WebSockets went over HTTP/2, want both", h2)
@@ -120,11 +121,11 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 
 	// Messages go from one page to both, short and long (over the
 	// compression threshold, when there is compression).
-	pages[0].say(t, ctx, "hello over HTTP/2 from page 1")
-	b.eventually(t, ctx, "the message on both pages", showing("hello over HTTP/2 from page 1"))
+	pages[0].say(t, ctx, "general", "hello over HTTP/2 from page 1")
+	b.eventually(t, ctx, "the message on both pages", showing("general", "hello over HTTP/2 from page 1"))
 	long := strings.Repeat("a longer line, to be compressed; ", 40)
-	pages[1].say(t, ctx, long)
-	b.eventually(t, ctx, "the long message on both pages", showing(strings.TrimSpace(long)))
+	pages[1].say(t, ctx, "general", long)
+	b.eventually(t, ctx, "the long message on both pages", showing("general", strings.TrimSpace(long)))
 
 	// The server restarts on the same port; both pages reconnect by
 	// themselves. Chromium opens a WebSocket over HTTP/2 only on an HTTP/2
@@ -135,26 +136,26 @@ func chatInBrowserH2(t *testing.T, cert tls.Certificate, compress bool) {
 	srv, _ = startTLS(listen(t, addr))
 	b.eventually(t, ctx, "both pages reconnected to the new server", connected(srv))
 	t.Logf("%d of the reconnections went over HTTP/2", seen.check(t, rec, b, compress))
-	pages[1].say(t, ctx, "hello again from page 2")
-	b.eventually(t, ctx, "the new message on both pages", showing("hello again from page 2"))
+	pages[1].say(t, ctx, "general", "hello again from page 2")
+	b.eventually(t, ctx, "the new message on both pages", showing("general", "hello again from page 2"))
 
 	// Page 1, reloaded, comes over HTTP/2 again and so does its WebSocket,
 	// while page 2 keeps the one it has: they chat all the same.
 	if err := b.Call(ctx, pages[0].Session, "Page.reload", nil, nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	b.eventually(t, ctx, "page 1 reloaded and connected, 2 online", func(states []pageState) bool {
-		return states[0].Err == "" && len(states[0].Texts) == 0 && connected(srv)(states) // a new page has no messages
+	b.eventually(t, ctx, "page 1 reloaded and connected, ann and bob in general", func(states []pageState) bool {
+		return states[0].Err == "" && len(states[0].Messages) == 0 && connected(srv)(states) // a new page has no messages
 	})
 	if h2 := seen.check(t, rec, b, compress); h2 != 1 {
 		t.Errorf("the reloaded page's WebSocket did not go over HTTP/2")
 	}
 	b.checkDocuments(t, "h2", "h2", "h2")
-	pages[0].say(t, ctx, "page 1, reloaded")
-	b.eventually(t, ctx, "the message of the reloaded page on both", showing("page 1, reloaded"))
+	pages[0].say(t, ctx, "general", "page 1, reloaded")
+	b.eventually(t, ctx, "the message of the reloaded page on both", showing("general", "page 1, reloaded"))
 	long = strings.Repeat("another long line, over HTTP/2 and HTTP/1.1; ", 40)
-	pages[1].say(t, ctx, long)
-	b.eventually(t, ctx, "the other long message on both pages", showing(strings.TrimSpace(long)))
+	pages[1].say(t, ctx, "general", long)
+	b.eventually(t, ctx, "the other long message on both pages", showing("general", strings.TrimSpace(long)))
 
 	if os.Getenv(browsertest.ScreenshotEnv) != "" {
 		b.Screenshots(t)
@@ -231,7 +232,7 @@ func (b *browser) checkDocuments(t *testing.T, want ...string) {
 	}
 }
 
-// requestLog records the requests for /ws that reach the chat.
+// requestLog records the requests for /ws and /ws/{room} that reach the chat.
 type requestLog struct {
 	mu sync.Mutex
 	ws []wsRequest
@@ -244,7 +245,7 @@ type wsRequest struct {
 
 func (l *requestLog) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/ws" {
+		if r.URL.Path == "/ws" || strings.HasPrefix(r.URL.Path, "/ws/") {
 			l.mu.Lock()
 			l.ws = append(l.ws, wsRequest{strings.TrimSpace(r.Proto + " " + r.Method + " " + r.Header.Get(":protocol")), r.RemoteAddr})
 			l.mu.Unlock()

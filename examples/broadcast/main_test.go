@@ -33,11 +33,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testRooms are the rooms of the chats the tests start.
+var testRooms = []string{"general", "go", "rust"}
+
 // startChat serves the chat on ln, in-process, until stop is called or the
 // test ends. stop shuts the server down gracefully, as Ctrl-C does.
 func startChat(t *testing.T, ln net.Listener, compress bool, origins ...string) (srv *ws.Server, stop func()) {
 	t.Helper()
-	h, srv := newChat(origins, compress, extest.Logger(t))
+	h, srv := newChat(testRooms, origins, compress, extest.Logger(t))
 	return srv, serveChat(t, ln, h, srv)
 }
 
@@ -96,13 +99,20 @@ func expect(t *testing.T, ctx context.Context, c *ws.Conn, want string) {
 }
 
 // expectGoingAway reads until c's close and checks it is 1001 (the server's
-// graceful shutdown).
+// graceful shutdown). Presence messages may come first: the members that
+// leave as the server goes down may be told of one another.
 func expectGoingAway(t *testing.T, ctx context.Context, c *ws.Conn) {
 	t.Helper()
-	_, p, err := c.Read(ctx)
-	var ce ws.CloseError
-	if !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway {
-		t.Fatalf("got %q, %v; want a close with 1001 (going away)", p, err)
+	for {
+		_, p, err := c.Read(ctx)
+		if err == nil && strings.HasPrefix(string(p), `{"type":"presence"`) {
+			continue
+		}
+		var ce ws.CloseError
+		if !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway {
+			t.Fatalf("got %q, %v; want a close with 1001 (going away)", p, err)
+		}
+		return
 	}
 }
 
@@ -125,11 +135,17 @@ func TestChat(t *testing.T) {
 	t.Run("deflate", func(t *testing.T) { testChat(t, true) })
 }
 
+// presenceOf is the presence message of room with names.
+func presenceOf(room string, names ...string) string {
+	return `{"type":"presence","room":"` + room + `","names":["` + strings.Join(names, `","`) + `"]}`
+}
+
 func testChat(t *testing.T, compress bool) {
 	ctx := extest.Context(t)
 	ln := listen(t, "127.0.0.1:0")
-	_, stop := startChat(t, ln, compress)
+	srv, stop := startChat(t, ln, compress)
 	base := "http://" + ln.Addr().String()
+	wsBase := "ws://" + ln.Addr().String()
 	var opts *ws.DialOptions
 	if compress {
 		opts = &ws.DialOptions{Compression: &ws.CompressionOptions{Threshold: -1}} // compress everything
@@ -142,23 +158,51 @@ func testChat(t *testing.T, compress bool) {
 		}
 	}
 
-	// Everyone learns the number online when someone joins or leaves.
-	a := dial(t, ctx, base+"/ws", opts)
-	expect(t, ctx, a, `{"type":"presence","online":1}`)
-	b := dial(t, ctx, base+"/ws", opts)
-	expect(t, ctx, b, `{"type":"presence","online":2}`)
-	expect(t, ctx, a, `{"type":"presence","online":2}`)
+	// A room that does not exist is refused before the upgrade.
+	if _, resp, err := ws.Dial(ctx, wsBase+"/ws/cobol?name=ann", opts); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown room: %v, want 404", err)
+	}
+	if n := srv.Len(); n != 0 {
+		t.Fatalf("Len %d after a refusal", n)
+	}
 
-	// A chat message reaches everyone, the sender too, unchanged.
-	msg := `{"type":"chat","name":"ada","text":"hello, wesos"}`
-	if err := a.Write(ctx, ws.Text, []byte(msg)); err != nil {
+	// Everyone in a room learns who is there when someone joins or leaves.
+	annGo := dial(t, ctx, wsBase+"/ws/go?name=ann", opts)
+	expect(t, ctx, annGo, presenceOf("go", "ann"))
+	bobGo := dial(t, ctx, wsBase+"/ws/go?name=bob", opts)
+	expect(t, ctx, bobGo, presenceOf("go", "ann", "bob"))
+	expect(t, ctx, annGo, presenceOf("go", "ann", "bob"))
+	cyRust := dial(t, ctx, wsBase+"/ws/rust?name=cy", opts)
+	expect(t, ctx, cyRust, presenceOf("rust", "cy"))
+	annRust := dial(t, ctx, wsBase+"/ws/rust?name=ann", opts) // ann is in two rooms
+	expect(t, ctx, annRust, presenceOf("rust", "ann", "cy"))
+	expect(t, ctx, cyRust, presenceOf("rust", "ann", "cy"))
+	_, rooms := get(t, base+"/rooms")
+	if want := `[{"name":"general","names":[]},{"name":"go","names":["ann","bob"]},{"name":"rust","names":["ann","cy"]}]`; strings.TrimSpace(rooms) != want {
+		t.Fatalf("GET /rooms: %s, want %s", rooms, want)
+	}
+
+	// A message reaches the others in its room, unchanged, and no one
+	// else: not the sender, not the other room. (Had it gone further, it
+	// would have been queued for them before the messages below.)
+	msg := `{"type":"chat","name":"ann","text":"hello, go"}`
+	if err := annGo.Write(ctx, ws.Text, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, ctx, a, msg)
-	expect(t, ctx, b, msg)
+	expect(t, ctx, bobGo, msg)
+	rustMsg := `{"type":"chat","name":"ann","text":"hello, rust"}`
+	if err := annRust.Write(ctx, ws.Text, []byte(rustMsg)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, cyRust, rustMsg)
+	reply := `{"type":"chat","name":"bob","text":"hi ann"}`
+	if err := bobGo.Write(ctx, ws.Text, []byte(reply)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, annGo, reply)
 
 	// It streams: a message written in fragments arrives whole.
-	w, err := a.Writer(ctx, ws.Text)
+	w, err := annGo.Writer(ctx, ws.Text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,22 +214,24 @@ func testChat(t *testing.T, compress bool) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, ctx, a, `{"type":"chat","text":"in parts"}`)
-	expect(t, ctx, b, `{"type":"chat","text":"in parts"}`)
+	expect(t, ctx, bobGo, `{"type":"chat","text":"in parts"}`)
 
 	// A long one (over the server's compression threshold) too.
 	long := `{"type":"chat","text":"` + strings.Repeat("la ", 20000) + `"}`
-	if err := a.Write(ctx, ws.Text, []byte(long)); err != nil {
+	if err := bobGo.Write(ctx, ws.Text, []byte(long)); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, ctx, a, long)
-	expect(t, ctx, b, long)
+	expect(t, ctx, annGo, long)
 
-	// b leaves; a hears of it.
-	if err := b.Close(ws.StatusNormalClosure, ""); err != nil {
+	// /ws alone is the first room; a name is optional.
+	anon := dial(t, ctx, wsBase+"/ws", opts)
+	expect(t, ctx, anon, presenceOf("general", "anonymous"))
+
+	// bob leaves; ann hears of it in go, and only there.
+	if err := bobGo.Close(ws.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, ctx, a, `{"type":"presence","online":1}`)
+	expect(t, ctx, annGo, presenceOf("go", "ann"))
 
 	// Shutdown closes the remaining sockets with 1001.
 	done := make(chan struct{})
@@ -193,7 +239,9 @@ func testChat(t *testing.T, compress bool) {
 		defer close(done)
 		stop()
 	}()
-	expectGoingAway(t, ctx, a)
+	for _, c := range []*ws.Conn{annGo, annRust, cyRust, anon} {
+		expectGoingAway(t, ctx, c)
+	}
 	<-done
 }
 
@@ -240,16 +288,21 @@ func TestBinary(t *testing.T) {
 	if ctype, _ := get(t, base+"/"); !strings.HasPrefix(ctype, "text/html") {
 		t.Errorf("the page's Content-Type is %q", ctype)
 	}
-	c := dial(t, ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
-	expect(t, ctx, c, `{"type":"presence","online":1}`)
+	url := "ws" + strings.TrimPrefix(base, "http") + "/ws/go?name="
+	c := dial(t, ctx, url+"bin", nil)
+	expect(t, ctx, c, presenceOf("go", "bin"))
+	other := dial(t, ctx, url+"other", nil)
+	expect(t, ctx, other, presenceOf("go", "bin", "other"))
+	expect(t, ctx, c, presenceOf("go", "bin", "other"))
 	msg := `{"type":"chat","name":"bin","text":"hi"}`
 	if err := c.Write(ctx, ws.Text, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, ctx, c, msg)
+	expect(t, ctx, other, msg)
 
 	p.Interrupt(t)
 	expectGoingAway(t, ctx, c)
+	expectGoingAway(t, ctx, other)
 	if code := p.Wait(t); code != 0 {
 		t.Fatalf("exit code %d, want 0\n%s", code, p.Stderr())
 	}
