@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -57,7 +57,7 @@ Examples:
   wesos serve -exec 'sh -c "tail -f /var/log/syslog | grep --line-buffered sshd"' -max-conns 10
 
 Exit status: 0 after a graceful shutdown, 1 when the server cannot start or
-does not stop in -shutdown-timeout, 2 for bad flags.
+does not stop within 10 s, 2 for bad flags.
 `
 
 // defaultPassEnv lists the variables an -exec process inherits by default.
@@ -84,8 +84,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	var fr framing
 	fs.Var(&fr, "framing", "-exec: how stdin and stdout are cut into messages: lines, nul (NUL-terminated) or len (4-byte big-endian length prefix)")
 	passEnv := fs.String("passenv", defaultPassEnv, "-exec: the variables of wesos's environment that the process inherits (comma-separated)")
-	grace := fs.Duration("grace", time.Second, "-exec: how long a process whose client left may run on after its stdin is closed, and after SIGTERM")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before the connections are cut")
+	grace := fs.Duration("grace", time.Second, "-exec: how long a process whose client left may run on after its stdin is closed, and after SIGTERM (a shutdown waits 10 s at most)")
 	if st := parseFlags(fs, args, serveUsage, stdout, stderr); st >= 0 {
 		return st
 	}
@@ -128,7 +127,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if *compress {
 		opts.Compression = &ws.CompressionOptions{}
 	}
-	s := &server{log: log, opts: opts, max: int64(*maxConns)}
+	s := &server{log: log, max: int64(*maxConns)}
 	opts.Admit = s.admit
 	switch {
 	case *echo:
@@ -136,7 +135,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return wesos.Pipe(ctx, c, c) // every message back, as it streams
 		}
 	case *broadcast:
-		s.rooms = map[string]*ws.Server{}
+		s.rooms = map[string]*room{}
+		s.handler = s.relay
 	default:
 		argv, err := splitCommand(*execLine)
 		if err != nil {
@@ -155,9 +155,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		s.exec = &execer{argv: argv, framing: fr, typ: typ, passEnv: pass, log: log, grace: *grace}
 		s.handler = s.exec.serve
 	}
-	if s.rooms == nil {
-		s.ws = ws.NewServer(s.counted(s.handler), opts)
-	}
+	s.ws = ws.NewServer(s.counted(s.handler), opts)
 	if *static != "" {
 		s.static = http.FileServer(http.Dir(*static))
 	}
@@ -175,7 +173,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := s.run(ctx, ln, *certFile, *keyFile, *shutdownTimeout); err != nil {
+	if err := s.run(ctx, ln, *certFile, *keyFile); err != nil {
 		log.Error("server", "err", err)
 		return exitFailed
 	}
@@ -183,23 +181,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// server is wesos serve: a ws.Server (one per room with -broadcast) behind
-// a handler that sends other requests to the static files.
+// server is wesos serve: a ws.Server behind a handler that sends other
+// requests to the static files.
 type server struct {
 	log     *slog.Logger
-	opts    *ws.AcceptOptions
 	handler func(ctx context.Context, c *ws.Conn) error
 	exec    *execer
 	static  http.Handler
 	max     int64 // 0: no limit
 
-	ws     *ws.Server // without -broadcast
+	ws     *ws.Server
 	active atomic.Int64
 	ids    atomic.Uint64
 
-	mu      sync.Mutex
-	rooms   map[string]*ws.Server // -broadcast: a server per path
-	closing bool
+	mu    sync.Mutex
+	rooms map[string]*room // -broadcast: the rooms with members, by path
+}
+
+// room is a -broadcast room: a Group and how many handlers are in it.
+type room struct {
+	g *ws.Group
+	n int
 }
 
 // ServeHTTP routes handshakes to the WebSocket server and other requests to
@@ -212,32 +214,44 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.static.ServeHTTP(w, r)
 		return
 	}
-	srv := s.ws
-	if s.rooms != nil {
-		if srv = s.room(r.URL.Path); srv == nil {
-			http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	srv.ServeHTTP(w, r)
+	s.ws.ServeHTTP(w, r)
 }
 
-// room returns the server of the room at path, made on first use, or nil
-// during shutdown.
-func (s *server) room(path string) *ws.Server {
+// roomKey is the context key of a -broadcast connection's room (its path).
+type roomKey struct{}
+
+// relay is the -broadcast handler: every message of c goes, as it streams,
+// to every member of c's room, c included.
+func (s *server) relay(ctx context.Context, c *ws.Conn) error {
+	path, _ := ctx.Value(roomKey{}).(string)
+	g := s.join(path, c)
+	defer s.leave(path, c)
+	return wesos.Pipe(ctx, g, c)
+}
+
+// join adds c to the room at path, made on first use.
+func (s *server) join(path string, c *ws.Conn) *ws.Group {
+	s.mu.Lock()
+	r := s.rooms[path]
+	if r == nil {
+		r = &room{g: ws.NewGroup(nil)}
+		s.rooms[path] = r
+	}
+	r.n++
+	s.mu.Unlock()
+	r.g.Add(c)
+	return r.g
+}
+
+// leave takes c out of its room, and forgets the room when it is empty.
+func (s *server) leave(path string, c *ws.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return nil
+	r := s.rooms[path]
+	r.g.Remove(c)
+	if r.n--; r.n == 0 {
+		delete(s.rooms, path)
 	}
-	room := s.rooms[path]
-	if room == nil {
-		room = ws.NewServer(s.counted(func(ctx context.Context, c *ws.Conn) error {
-			return wesos.Pipe(ctx, room, c) // every message of c to every member, as it streams
-		}), s.opts)
-		s.rooms[path] = room
-	}
-	return room
 }
 
 // isHandshake reports whether r asks for a WebSocket: an HTTP/1.1 Upgrade,
@@ -258,16 +272,19 @@ func isHandshake(r *http.Request) bool {
 
 // admit runs before a request is upgraded: it refuses it with 503 when
 // -max-conns connections are open, and gives an -exec connection's handler
-// the environment of its process, made from the request (which the
-// connection then need not keep).
+// the environment of its process, made from the request, and a -broadcast
+// one its room (so that the connection need not keep the request).
 func (s *server) admit(w http.ResponseWriter, r *http.Request) (context.Context, error) {
 	if s.max > 0 && s.active.Load() >= s.max {
 		return nil, ws.Refuse(http.StatusServiceUnavailable, "too many connections, try again later")
 	}
-	if s.exec == nil {
-		return nil, nil
+	switch {
+	case s.exec != nil:
+		return context.WithValue(r.Context(), envKey{}, s.exec.env(r, s.ids.Add(1))), nil
+	case s.rooms != nil:
+		return context.WithValue(r.Context(), roomKey{}, r.URL.Path), nil
 	}
-	return context.WithValue(r.Context(), envKey{}, s.exec.env(r, s.ids.Add(1))), nil
+	return nil, nil
 }
 
 // counted runs h for a connection, counting the open connections for
@@ -284,50 +301,19 @@ func (s *server) counted(h func(ctx context.Context, c *ws.Conn) error) func(ctx
 	}
 }
 
-// run serves on ln until ctx ends, then shuts down: the listener closes,
-// every WebSocket gets 1001 and every handler (and process) ends, within
-// timeout.
-func (s *server) run(ctx context.Context, ln net.Listener, certFile, keyFile string, timeout time.Duration) error {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	served := make(chan error, 1)
-	go func() {
-		if certFile != "" {
-			served <- hs.ServeTLS(ln, certFile, keyFile)
-		} else {
-			served <- hs.Serve(ln)
+// run serves on ln until ctx ends, then shuts down (ws.Serve): the
+// listener closes, every WebSocket gets 1001 and every handler (and
+// process) ends, within ws.DefaultShutdownTimeout.
+func (s *server) run(ctx context.Context, ln net.Listener, certFile, keyFile string) error {
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			ln.Close()
+			return err
 		}
-	}()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
 	}
-	s.log.Info("shutting down")
-	stop, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var servers []*ws.Server
-	if s.ws != nil {
-		servers = append(servers, s.ws)
-	}
-	s.mu.Lock()
-	s.closing = true
-	for _, room := range s.rooms {
-		servers = append(servers, room)
-	}
-	s.mu.Unlock()
-	errs := make([]error, len(servers)+1)
-	var wg sync.WaitGroup
-	wg.Go(func() { errs[0] = hs.Shutdown(stop) })
-	for i, srv := range servers {
-		wg.Go(func() { errs[i+1] = srv.Shutdown(stop) })
-	}
-	wg.Wait()
-	<-served // http.ErrServerClosed
-	return errors.Join(errs...)
+	hs := ws.HTTPServer(s)
+	hs.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	return ws.Serve(ctx, hs, ln, s.ws)
 }
