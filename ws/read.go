@@ -12,7 +12,10 @@ import (
 
 // Next returns the next data message; it makes Conn a wesos.Source[Message].
 // The message's Body streams the payload as its frames arrive and is valid
-// until the next call to Next or Reader, which discards what was not read.
+// until the next call to Next, Reader or Read, which discards what was not
+// read; read after that, it returns an error and reads nothing. Whatever
+// holds a Message past the next Next (a queue, a flow.Hub) must read its
+// Body into a buffer first.
 // After the peer's close frame Next returns a CloseError (matching io.EOF for
 // a normal close), after a protocol violation a *ProtocolError.
 //
