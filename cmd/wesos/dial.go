@@ -43,8 +43,8 @@ Examples:
   wesos dial wss://example.com/feed | jq -c --unbuffered .price | wesos dial ws://localhost:8080/prices
 
 Exit status:
-  0  the connection ended normally (the peer closed with 1000 or 1001, or
-     stdin ended and the close handshake completed), or -h
+  0  the connection ended normally (the peer closed with 1000, 1001 or no
+     code, or stdin ended and the close handshake completed), or -h
   1  the connection could not be opened (DNS, TCP, TLS, proxy), or stdin or
      stdout failed
   2  bad flags or URL
