@@ -355,7 +355,7 @@ const closePoll = 10 * time.Millisecond
 func (c *Conn) readUntilClose(deadline time.Time) {
 	c.rdl.disarm()
 	c.rctx = nil
-	c.nc.SetReadDeadline(deadline)
+	c.setReadDeadline(deadline)
 	for c.readErr == nil {
 		if err := c.skipMessage(); err != nil {
 			c.setReadErr(err)
@@ -487,9 +487,9 @@ type ctxDeadline struct {
 // set sets the deadline the watch controls.
 func (d *ctxDeadline) set(t time.Time) {
 	if d.write {
-		d.c.nc.SetWriteDeadline(t)
+		d.c.setWriteDeadline(t)
 	} else {
-		d.c.nc.SetReadDeadline(t)
+		d.c.setReadDeadline(t)
 	}
 }
 

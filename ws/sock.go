@@ -81,6 +81,18 @@ func (s *sock) take(p []byte) int {
 	return n
 }
 
+// writeVec writes bufs, whole frames, through nc (one writev on a socket);
+// it consumes *bufs.
+func (s *sock) writeVec(bufs *net.Buffers) (int64, error) { return bufs.WriteTo(s.nc) }
+
+// writeConn writes b through nc, waiting for room within the write
+// deadline.
+func (s *sock) writeConn(b []byte) (int, error) { return s.nc.Write(b) }
+
+// setReadDeadline and setWriteDeadline set nc's deadlines.
+func (s *sock) setReadDeadline(t time.Time)  { s.nc.SetReadDeadline(t) }
+func (s *sock) setWriteDeadline(t time.Time) { s.nc.SetWriteDeadline(t) }
+
 // closeSock closes the socket, once the direct writes in progress are done.
 func (s *sock) closeSock() error {
 	s.releaseFd()

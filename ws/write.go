@@ -461,7 +461,7 @@ func (c *Conn) writeLarge(ctx context.Context, op opcode, fin bool, p []byte) er
 	v.bufs[0], v.bufs[1] = v.hdr[:hn], p
 	v.vec = v.bufs[:]
 	c.wdl.arm(ctx)
-	n, err := v.vec.WriteTo(c.nc)
+	n, err := c.writeVec(&v.vec)
 	v.bufs[1] = nil
 	return c.writeError(ctx, n, err, op)
 }
@@ -494,7 +494,7 @@ func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error 
 		n := copy(buf[off:], p)
 		p = p[n:]
 		pos = maskBytes(h.key, pos, buf[off:off+n])
-		m, err := c.nc.Write(buf[:off+n])
+		m, err := c.writeConn(buf[:off+n])
 		written += int64(m)
 		if err != nil {
 			return c.writeError(ctx, written, err, h.op)
@@ -570,7 +570,7 @@ func (c *Conn) writeBuffers(ctx context.Context, bufs *net.Buffers) error {
 		return err
 	}
 	c.wdl.arm(ctx)
-	n, err := bufs.WriteTo(c.nc)
+	n, err := c.writeVec(bufs)
 	return c.writeError(ctx, n, err, opBinary)
 }
 
