@@ -53,7 +53,9 @@ type NodeOptions struct {
 	StoreDir  string
 
 	// ReadyTimeout bounds how long StartNode waits for the server to
-	// accept connections when ctx has no deadline (default 10 s).
+	// accept connections when ctx has no deadline (default 10 s). A
+	// JetStream node of a cluster is ready only once a majority of the
+	// cluster's nodes is up: start them together, or give it longer.
 	ReadyTimeout time.Duration
 
 	// ErrorLog receives the server's notices, warnings and errors and the
