@@ -6,6 +6,7 @@
 //	sub, err := natsbus.Subject(nc, "chat.room.go", nil) // Sink and Source of ws.Message
 //	go wesos.Pipe(ctx, room, sub)                         // the bus → this node's members
 //	// in each connection's handler:
+//	room.Add(c)                                           // room: this node's ws.Group
 //	return wesos.Pipe(ctx, sub, c)                        // this member's messages → the bus
 //
 // A message's type travels with it, and a message of any size streams: one

@@ -54,16 +54,17 @@ func ExampleSubject_room() {
 	defer node.Close()
 	nc := node.Conn()
 
-	var room *ws.Server
+	room := ws.NewGroup(nil)                             // this node's members of the room
 	sub, err := natsbus.Subject(nc, "chat.room.go", nil) // Sink and Source of ws.Message
 	if err != nil {
 		log.Fatal(err)
 	}
-	room = ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+	go wesos.Pipe(ctx, room, sub) // the bus → this node's members
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		room.Add(c)
 		return wesos.Pipe(ctx, sub, c) // this member's messages → the bus
 	}, nil)
-	go wesos.Pipe(ctx, room, sub) // the bus → this node's members
-	log.Fatal(http.ListenAndServe(":8080", room))
+	log.Fatal(http.ListenAndServe(":8080", srv))
 }
 
 // A room's history: a client that comes back with the last sequence number

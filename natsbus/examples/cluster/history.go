@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strconv"
 
 	"github.com/wesos/wesos/natsbus"
@@ -27,28 +26,10 @@ const joinHistory = 50
 // before the kept ones. A page that joins without after= gets the room's last
 // joinHistory messages.
 
-// fromKey is the context key of where a member's replay starts.
-type fromKey struct{}
-
-// admitFrom reads where a page's replay starts (after=) before the upgrade,
-// and refuses a request whose after= is not a sequence number.
-func admitFrom(w http.ResponseWriter, r *http.Request) (context.Context, error) {
-	from := natsbus.From{Last: joinHistory}
-	if after := r.URL.Query().Get("after"); after != "" {
-		n, err := strconv.ParseUint(after, 10, 64)
-		if err != nil {
-			return nil, ws.Refuse(http.StatusBadRequest, "after: not a sequence number")
-		}
-		from = natsbus.From{After: n}
-	}
-	return context.WithValue(r.Context(), fromKey{}, from), nil
-}
-
 // historyMember is the handler of a member of a room with history: its own
 // Replay of the room, from where its page asks, relayed to it, and its
 // messages stored in the history.
-func historyMember(ctx context.Context, conn *ws.Conn, h *natsbus.HistoryTopic) error {
-	from, _ := ctx.Value(fromKey{}).(natsbus.From)
+func historyMember(ctx context.Context, conn *ws.Conn, h *natsbus.HistoryTopic, from natsbus.From) error {
 	replay, err := h.Replay(ctx, from)
 	if err != nil {
 		return err

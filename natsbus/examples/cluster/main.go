@@ -49,14 +49,15 @@ const maxRooms = 1000
 
 var roomName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
-// chat is one node's rooms: for each, a ws.Server of its members here and
-// the NATS subject that joins it to the same room on the other nodes.
+// chat is one node's rooms: one ws.Server for every member, and for each
+// room a ws.Group of its members here and the NATS subject that joins it to
+// the same room on the other nodes.
 type chat struct {
 	nc      *nats.Conn
 	node    string // shown on the page
 	log     *slog.Logger
-	opts    *ws.AcceptOptions
 	history *natsbus.HistoryOptions // nil: rooms without history
+	members *ws.Server
 
 	ctx    context.Context // ends the relays from the bus
 	cancel context.CancelFunc
@@ -69,25 +70,64 @@ type chat struct {
 
 // room is a room's members on this node and its subject.
 type room struct {
-	members *ws.Server
+	members *ws.Group             // without history: what the subject carries goes to them
 	topic   *natsbus.Topic        // without history
-	history *natsbus.HistoryTopic // with history
+	history *natsbus.HistoryTopic // with history: each member has its own Replay
 }
+
+// joining is what Admit learnt of a request: the room, and where the
+// member's replay of a room with history starts.
+type joining struct {
+	room *room
+	from natsbus.From
+}
+
+type joiningKey struct{}
 
 // historyOptions, if not nil, give every room a history on JetStream.
 func newChat(nc *nats.Conn, node string, history *natsbus.HistoryOptions, log *slog.Logger) *chat {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &chat{
 		nc: nc, node: node, log: log, history: history,
-		opts:   &ws.AcceptOptions{ReadLimit: 64 << 10, ErrorLog: log},
 		ctx:    ctx,
 		cancel: cancel,
 		rooms:  make(map[string]*room),
 	}
-	if history != nil {
-		c.opts.Admit = admitFrom
-	}
+	c.members = ws.NewServer(c.member, &ws.AcceptOptions{ReadLimit: 64 << 10, ErrorLog: log, Admit: c.admit})
 	return c
+}
+
+// admit reads the room (and after=) before the upgrade, and opens the room.
+func (c *chat) admit(w http.ResponseWriter, req *http.Request) (context.Context, error) {
+	name := req.URL.Query().Get("room")
+	if !roomName.MatchString(name) {
+		return nil, ws.Refuse(http.StatusBadRequest, "room: 1 to 32 letters, digits, - or _")
+	}
+	j := &joining{from: natsbus.From{Last: joinHistory}}
+	if after := req.URL.Query().Get("after"); after != "" {
+		n, err := strconv.ParseUint(after, 10, 64)
+		if err != nil {
+			return nil, ws.Refuse(http.StatusBadRequest, "after: not a sequence number")
+		}
+		j.from = natsbus.From{After: n}
+	}
+	r, err := c.room(name)
+	if err != nil {
+		c.log.Warn("cannot open the room", "room", name, "err", err)
+		return nil, ws.Refuse(http.StatusServiceUnavailable, "cannot open the room")
+	}
+	j.room = r
+	return context.WithValue(req.Context(), joiningKey{}, j), nil
+}
+
+// member is the handler of every connection.
+func (c *chat) member(ctx context.Context, conn *ws.Conn) error {
+	j := ctx.Value(joiningKey{}).(*joining)
+	if h := j.room.history; h != nil {
+		return historyMember(ctx, conn, h, j.from) // the room's history and live messages ⇄ this member
+	}
+	j.room.members.Add(conn)
+	return wesos.Pipe(ctx, j.room.topic, conn) // this member's messages → the bus
 }
 
 // room returns the room, made on first use.
@@ -110,25 +150,18 @@ func (c *chat) room(name string) (*room, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := &room{history: h}
-		r.members = ws.NewServer(func(ctx context.Context, conn *ws.Conn) error {
-			return historyMember(ctx, conn, h) // the room's history and live messages ⇄ this member
-		}, c.opts)
-		c.rooms[name] = r
+		c.rooms[name] = &room{history: h}
 		c.log.Info("room opened, with history", "room", name)
-		return r, nil
+		return c.rooms[name], nil
 	}
 	topic, err := natsbus.Subject(c.nc, "chat.room."+name, &natsbus.SubjectOptions{ErrorLog: c.log})
 	if err != nil {
 		return nil, err
 	}
-	r := &room{topic: topic}
-	r.members = ws.NewServer(func(ctx context.Context, conn *ws.Conn) error {
-		return wesos.Pipe(ctx, topic, conn) // this member's messages → the bus
-	}, c.opts)
+	r := &room{topic: topic, members: ws.NewGroup(&ws.GroupOptions{ErrorLog: c.log})}
 	c.relays.Go(func() {
 		err := wesos.Pipe(c.ctx, r.members, topic) // the bus → this node's members
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ws.ErrServerClosed) {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			c.log.Error("relay from the bus ended", "room", name, "err", err)
 		}
 	})
@@ -142,20 +175,7 @@ func (c *chat) room(name string) (*room, error) {
 func (c *chat) handler() http.Handler {
 	page, _ := fs.Sub(static, "static")
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, req *http.Request) {
-		name := req.URL.Query().Get("room")
-		if !roomName.MatchString(name) {
-			http.Error(w, "room: 1 to 32 letters, digits, - or _", http.StatusBadRequest)
-			return
-		}
-		r, err := c.room(name)
-		if err != nil {
-			c.log.Warn("cannot open the room", "room", name, "err", err)
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		r.members.ServeHTTP(w, req)
-	})
+	mux.Handle("GET /ws", c.members)
 	mux.HandleFunc("GET /node", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprint(w, c.node)
@@ -174,18 +194,7 @@ func (c *chat) shutdown(ctx context.Context) error {
 	c.closed = true
 	rooms := c.rooms
 	c.mu.Unlock()
-	var wg sync.WaitGroup
-	errs := make([]error, 0, len(rooms))
-	var mu sync.Mutex
-	for _, r := range rooms {
-		wg.Go(func() {
-			err := r.members.Shutdown(ctx)
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	err := c.members.Shutdown(ctx)
 	c.cancel()
 	for _, r := range rooms {
 		if r.topic != nil {
@@ -193,7 +202,7 @@ func (c *chat) shutdown(ctx context.Context) error {
 		}
 	}
 	c.relays.Wait()
-	return errors.Join(errs...)
+	return err
 }
 
 // nodeFlags are the flags of the embedded NATS server.
