@@ -63,6 +63,7 @@ type GapError struct {
 	First uint64 // the first sequence that follows it and is still kept
 }
 
+// Error says which sequence numbers are gone.
 func (e *GapError) Error() string {
 	return fmt.Sprintf("natsbus: history gap: messages after %d before %d are no longer kept", e.After, e.First)
 }

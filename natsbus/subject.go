@@ -130,6 +130,7 @@ type LossError struct {
 	Dropped  int64 // NATS messages (chunks) dropped by the subscription as a slow consumer
 }
 
+// Error says how much was lost.
 func (e *LossError) Error() string {
 	return fmt.Sprintf("natsbus: %d messages lost, %d NATS messages dropped as a slow consumer", e.Messages, e.Dropped)
 }
