@@ -5,21 +5,43 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// writeCounter counts the writes made on a connection.
+// writeCounter counts the writes made on a connection, and apart from them
+// those the flush timer made.
 type writeCounter struct {
 	net.Conn
 	writes atomic.Int64
+	timed  atomic.Int64 // made by the flush timer (flushLater)
 }
 
 func (w *writeCounter) Write(p []byte) (int, error) {
 	w.writes.Add(1)
+	if calledFrom("flushLater") {
+		w.timed.Add(1)
+	}
 	return w.Conn.Write(p)
+}
+
+// calledFrom reports whether a method of Conn (or sock) called name is on
+// the calling goroutine's stack.
+func calledFrom(name string) bool {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, "."+name) {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // countWrites makes c's writes counted. Call it before c is used.
@@ -75,8 +97,17 @@ func TestCoalesceEchoBurst(t *testing.T) {
 			if err := echoed(); err != nil {
 				t.Fatal(err)
 			}
-			if got := w.writes.Load(); got > int64(tc.maxWrites) {
-				t.Errorf("%d answers took %d writes, want at most %d", tc.n, got, tc.maxWrites)
+			// The flush timer bounds how long a kept answer waits
+			// (flushDelay, 250 µs); a machine slow enough to let it
+			// fire in the middle of the burst sends in more writes,
+			// and those are not the coalescing's fault.
+			got, timed := w.writes.Load(), w.timed.Load()
+			if got-timed > int64(tc.maxWrites) {
+				t.Errorf("%d answers took %d writes (%d of them by the flush timer), want at most %d besides the timer's",
+					tc.n, got, timed, tc.maxWrites)
+			}
+			if timed > 0 {
+				t.Logf("the flush timer fired %d times: a loaded machine", timed)
 			}
 		})
 	}
