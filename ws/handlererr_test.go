@@ -50,6 +50,12 @@ func attr(r slog.Record, key string) string {
 	return v
 }
 
+// codedError is an error of the handler's own that says its close code.
+type codedError StatusCode
+
+func (e codedError) Error() string    { return "coded " + StatusCode(e).String() }
+func (e codedError) Code() StatusCode { return StatusCode(e) }
+
 // TestHandlerErrorCloseCode checks, from a real client, the close code and
 // reason a Server sends when its handler returns, and what goes to the
 // error log: nothing for a clean end, the error otherwise.
@@ -74,6 +80,7 @@ func TestHandlerErrorCloseCode(t *testing.T) {
 		{name: "ProtocolError", err: &ProtocolError{StatusMessageTooBig, "too big"}, code: StatusMessageTooBig, reason: "too big", level: slog.LevelInfo, logged: true},
 		{name: "DecodeError", err: fmt.Errorf("reading: %w", &DecodeError{errors.New("bad value")}), code: StatusInvalidFramePayloadData, reason: "cannot decode message: bad value", level: slog.LevelInfo, logged: true},
 		{name: "Typed decode", decode: true, code: StatusInvalidFramePayloadData, reason: "cannot decode message: invalid character", level: slog.LevelInfo, logged: true},
+		{name: "an error with a Code", err: fmt.Errorf("quota: %w", codedError(StatusTryAgainLater)), code: StatusTryAgainLater, reason: "try again later", level: slog.LevelInfo, logged: true},
 		{name: "other error", err: errors.New("database is down"), code: StatusInternalError, reason: "internal error", level: slog.LevelError, logged: true},
 		{name: "deadline", err: context.DeadlineExceeded, code: StatusInternalError, reason: "internal error", level: slog.LevelError, logged: true},
 	} {
