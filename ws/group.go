@@ -40,6 +40,10 @@ type GroupOptions struct {
 	// Send waits for it. Zero means DefaultBroadcastQueue.
 	Queue int64
 
+	// Policy is what happens to a member more than Queue bytes behind:
+	// DropMember (the default) or DropMessages.
+	Policy SlowPolicy
+
 	// SlowTimeout is how long Send waits for the members that are more
 	// than Queue bytes behind. Every member still behind when it runs out
 	// is dropped at once: closed with 1008 (StatusPolicyViolation, reason
@@ -62,6 +66,25 @@ type GroupOptions struct {
 	// its AcceptOptions.ErrorLog first).
 	ErrorLog *slog.Logger
 }
+
+// SlowPolicy says what a Group does with a member that has fallen more than
+// GroupOptions.Queue bytes behind.
+type SlowPolicy int
+
+const (
+	// DropMember: Send waits for the members behind, up to SlowTimeout for
+	// the whole call, then closes those still behind with 1008 "too slow".
+	// Every member that stays gets every message.
+	DropMember SlowPolicy = iota
+
+	// DropMessages: a member already behind when a message starts misses
+	// that message, whole, and stays a member; Send does not wait for it
+	// at the end of a message. A message is never cut for one member, so
+	// while a message of several parts streams, a member that falls behind
+	// is waited for and dropped as with DropMember. For feeds where the
+	// latest value matters more than every value (prices, positions).
+	DropMessages
+)
 
 // Group is a set of connections that is a wesos.Sink[Message]: a room, a
 // topic, everyone but the sender. Send streams each message to every member:
@@ -177,11 +200,12 @@ func (e except) Send(ctx context.Context, m Message) error {
 // work, and send, which encodes each frame of a message once and hands it
 // to all of them.
 type fan struct {
-	queue int64
-	slow  time.Duration
-	stall time.Duration // 0: no limit
-	log   *slog.Logger
-	ctx   context.Context // of the members' writes
+	queue  int64
+	policy SlowPolicy
+	slow   time.Duration
+	stall  time.Duration // 0: no limit
+	log    *slog.Logger
+	ctx    context.Context // of the members' writes
 
 	mu   sync.Mutex
 	list []*member // the members, as a snapshot: its elements never change in place
@@ -210,6 +234,7 @@ func (f *fan) init(opts *GroupOptions, log *slog.Logger, ctx context.Context) {
 	case f.stall < 0:
 		f.stall = 0
 	}
+	f.policy = o.Policy
 	f.log = o.ErrorLog
 	if f.log == nil {
 		f.log = log
@@ -434,7 +459,11 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 		copy(chunk, chunk[n:n+carry])
 		if rerr == io.EOF {
 			// The message is complete; the next one waits, if need be,
-			// for members to catch up.
+			// for members to catch up (unless the members behind miss
+			// messages instead).
+			if f.policy == DropMessages {
+				return nil
+			}
 			return f.backpressure(ctx, targets)
 		}
 		if rerr != nil {
@@ -472,6 +501,9 @@ func (f *fan) enqueue(first *bframe, skip *Conn, targets []*member) []*member {
 	for _, m := range list {
 		if m.gone.Load() || m.dropped.Load() || (skip != nil && m.c == skip) {
 			continue
+		}
+		if f.policy == DropMessages && m.pending.Load() > f.queue {
+			continue // it misses this message
 		}
 		targets = append(targets, m)
 		f.queueFor(m, first)

@@ -463,3 +463,66 @@ func TestGroupRelayOneFrame(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupDropMessages: under DropMessages a member that stops reading is
+// neither waited for nor dropped: it misses the messages sent while it is
+// behind, and gets the next one once it has caught up, while the member that
+// reads (and keeps up with the sender) gets everything.
+func TestGroupDropMessages(t *testing.T) {
+	ctx := testCtx(t)
+	// A slow timeout no test outlasts: Send returns only if it does not
+	// wait for the stalled member.
+	g := NewGroup(&GroupOptions{Queue: 1 << 10, Policy: DropMessages, SlowTimeout: time.Hour})
+	fast, fastC := groupPair(t)
+	stalled, stalledC := groupPair(t)
+	g.Add(fast)
+	g.Add(stalled)
+	const n = 20
+	big := bytes.Repeat([]byte("d"), 8<<10) // more than the queue: the stalled member falls behind at once
+	caughtUp := func(c *Conn) func() bool {
+		return func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return g.members[c].pending.Load() == 0
+		}
+	}
+	for i := range n {
+		// The member that reads keeps up: each message is written
+		// before the next is sent (a member still being written a
+		// message when the next starts is behind too, and misses it).
+		waitFor(t, "the reading member to catch up", caughtUp(fast))
+		big[0] = byte(i)
+		read := goAsync(t, func() error {
+			_, p, err := fastC.Read(ctx)
+			if err == nil && (len(p) != len(big) || p[0] != byte(i)) {
+				err = fmt.Errorf("message %d: %d bytes, number %d", i, len(p), p[0])
+			}
+			return err
+		})
+		if err := g.Send(ctx, Message{Type: Binary, Body: bytes.NewReader(big)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := read(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.Len() != 2 {
+		t.Fatalf("Len %d: the stalled member was dropped", g.Len())
+	}
+	// The stalled member reads now: the message it was being written,
+	// then, once caught up, the next one sent.
+	_, p, err := stalledC.Read(ctx)
+	if err != nil || len(p) != len(big) || p[0] != 0 {
+		t.Fatalf("stalled member's first message: %d bytes (first %v), %v", len(p), p[:min(1, len(p))], err)
+	}
+	waitFor(t, "the stalled member to catch up", caughtUp(stalled))
+	waitFor(t, "the reading member to catch up", caughtUp(fast))
+	if err := g.Send(ctx, Message{Type: Text, Body: strings.NewReader("after")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Conn{stalledC, fastC} {
+		if _, p, err := c.Read(ctx); err != nil || string(p) != "after" {
+			t.Fatalf("next message: %q %v, want \"after\" (the stalled member missed the others)", p, err)
+		}
+	}
+}
