@@ -21,7 +21,7 @@ import (
 // burst of 1 the latency is that of one message to the whole room, with 10
 // it includes the wait behind the burst's other messages.
 //
-//	go test -run '^$' -bench RoomBroadcast -benchtime 100x ./examples/cluster
+//	go test -run '^$' -bench RoomBroadcast -benchtime 100x ./natsbus/examples/cluster
 func BenchmarkRoomBroadcast(b *testing.B) {
 	for _, burst := range []int{1, 10} {
 		for _, nodes := range []int{1, 3} {

@@ -5,9 +5,9 @@
 //
 // Three nodes on one machine, each in its own terminal:
 //
-//	go run ./examples/cluster -addr localhost:8081 -cluster-port 6222 -peers nats://localhost:6223,nats://localhost:6224
-//	go run ./examples/cluster -addr localhost:8082 -cluster-port 6223 -peers nats://localhost:6222,nats://localhost:6224
-//	go run ./examples/cluster -addr localhost:8083 -cluster-port 6224 -peers nats://localhost:6222,nats://localhost:6223
+//	go run ./natsbus/examples/cluster -addr localhost:8081 -cluster-port 6222 -peers nats://localhost:6223,nats://localhost:6224
+//	go run ./natsbus/examples/cluster -addr localhost:8082 -cluster-port 6223 -peers nats://localhost:6222,nats://localhost:6224
+//	go run ./natsbus/examples/cluster -addr localhost:8083 -cluster-port 6224 -peers nats://localhost:6222,nats://localhost:6223
 //
 // then open http://localhost:8081/?room=go and http://localhost:8083/?room=go.
 // A node started alone (no -peers) is a single-process chat; -nats URL uses
