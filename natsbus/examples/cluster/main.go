@@ -11,7 +11,10 @@
 //
 // then open http://localhost:8081/?room=go and http://localhost:8083/?room=go.
 // A node started alone (no -peers) is a single-process chat; -nats URL uses
-// an external NATS server or cluster instead of the embedded one.
+// an external NATS server or cluster instead of the embedded one. With
+// -history DIR (a directory per node), each room keeps its history in
+// JetStream on up to three nodes: a page that joins sees the last 50
+// messages, one that reconnects gets what it missed (see history.go).
 //
 // The page is the broadcast example's: it sends
 // {"type":"chat","name":…,"text":…}, which the node publishes on the NATS
