@@ -160,47 +160,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 		fmt.Fprintf(b, "### Compressed broadcast to %s subscribers\n\n", commas(float64(p.DeflateSubs), 0))
 		fmt.Fprintf(b, "As the broadcast above, with %s JSON messages sent compressed and every server compressing what it relays; %d in flight. Receivers verify each delivery whole (a payload byte-identical to one already inflated and checked is not inflated again). Server CPU is divided by subscriber deliveries.\n\n",
 			sizeName(int64(p.DeflateSize)), p.DeflateWindow)
-		cols := append([]string{}, wsLibs...)
-		cols = append(cols, "best peer")
-		header(b, "", cols)
-		rows := []struct {
-			metric
-			get func(*stats.Broadcast) float64
-			tp  bool
-		}{
-			{metric{"deliveries/s (higher is better)", true, sig}, func(r *stats.Broadcast) float64 { return r.DeliveriesPerS }, true},
-			{metric{"server CPU per delivery, µs (lower is better)", false, sig}, func(r *stats.Broadcast) float64 { return r.CPUusPerDelivery }, false},
-			{metric{"publish → receipt p50, µs", false, sig}, func(r *stats.Broadcast) float64 { return r.P50us }, false},
-			{metric{"publish → receipt p99, µs", false, sig}, func(r *stats.Broadcast) float64 { return r.P99us }, false},
-		}
-		for _, r := range rows {
-			vals := map[string]float64{}
-			for lib, x := range res.DeflateBroadcast {
-				if x != nil && x.Error == "" {
-					vals[lib] = r.get(x)
-				}
-			}
-			bl, bv, bok := best(vals, r.higher)
-			var cells []string
-			for _, lib := range wsLibs {
-				v, has := vals[lib]
-				mark := ""
-				if has && r.tp {
-					mark = loadMark(res.DeflateBroadcast[lib].LoadCPU, res.DeflateBroadcast[lib].Seconds)
-				}
-				if has {
-					mark += noiseMark(res.DeflateBroadcast[lib].OtherCPU, res.DeflateBroadcast[lib].Seconds)
-				}
-				cells = append(cells, cell(v, has, bv, bok, r.format, mark))
-			}
-			if bok {
-				cells = append(cells, bl)
-			} else {
-				cells = append(cells, "—")
-			}
-			fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(cells, " | "))
-		}
-		b.WriteString("\n")
+		broadcastTable(b, res.DeflateBroadcast)
 	}
 
 	// What each server negotiated and sent.

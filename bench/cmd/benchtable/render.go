@@ -328,6 +328,12 @@ func renderBroadcast(b *strings.Builder, res *Results) {
 	fmt.Fprintf(b, "## Broadcast to %s subscribers\n\n", commas(float64(p.Subs), 0))
 	fmt.Fprintf(b, "One publisher connection sends %d B messages to the broadcast server, which relays each to every connection (the %s subscribers and the publisher). The publisher keeps %d messages in flight, a message counting as done when every subscriber has it; latency is publish → receipt at each subscriber (timestamp inside the message). Warm-up %v, %v measured; server CPU is divided by subscriber deliveries.\n\n",
 		p.BcastSize, commas(float64(p.Subs), 0), p.Window, p.Warm, p.Dur)
+	broadcastTable(b, res.Broadcast)
+}
+
+// broadcastTable writes the table of a broadcast scenario: a row per
+// metric, a column per server and the best peer.
+func broadcastTable(b *strings.Builder, results map[string]*stats.Broadcast) {
 	cols := append([]string{}, wsLibs...)
 	cols = append(cols, "best peer")
 	header(b, "", cols)
@@ -343,7 +349,7 @@ func renderBroadcast(b *strings.Builder, res *Results) {
 	}
 	for _, r := range rows {
 		vals := map[string]float64{}
-		for lib, x := range res.Broadcast {
+		for lib, x := range results {
 			if x != nil && x.Error == "" {
 				vals[lib] = r.get(x)
 			}
@@ -354,10 +360,10 @@ func renderBroadcast(b *strings.Builder, res *Results) {
 			v, has := vals[lib]
 			mark := ""
 			if has && r.tp {
-				mark = loadMark(res.Broadcast[lib].LoadCPU, res.Broadcast[lib].Seconds)
+				mark = loadMark(results[lib].LoadCPU, results[lib].Seconds)
 			}
 			if has {
-				mark += noiseMark(res.Broadcast[lib].OtherCPU, res.Broadcast[lib].Seconds)
+				mark += noiseMark(results[lib].OtherCPU, results[lib].Seconds)
 			}
 			cells = append(cells, cell(v, has, bv, bok, r.format, mark))
 		}
