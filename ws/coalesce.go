@@ -49,11 +49,14 @@ func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
 			c.outp = getWriteBuf()
 			c.out = (*c.outp)[:0]
 		}
-		if len(c.out) == 0 {
+		first := len(c.out) == 0
+		c.out = append(c.out, b...)
+		// outPending before the timer: a timer that fires at once must
+		// find the frame pending, or it returns and nothing sends it.
+		c.outPending.Store(true)
+		if first {
 			c.armFlush()
 		}
-		c.out = append(c.out, b...)
-		c.outPending.Store(true)
 		if c.rmore.Load() {
 			return nil
 		}
