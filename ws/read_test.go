@@ -331,14 +331,16 @@ func TestValidMessages(t *testing.T) {
 			for _, slow := range []bool{false, true} {
 				name := sd.name + "/" + tc.name
 				if slow {
+					// Byte by byte only where that is quick: the
+					// masked and the plain frames are as long.
+					if len(tc.send(frameSet{})) > 2000 {
+						continue
+					}
 					name += "/bytewise"
 				}
 				t.Run(name, func(t *testing.T) {
 					c, raw := sd.pair(t)
 					b := tc.send(raw.fs())
-					if slow && len(b) > 2000 {
-						t.Skip("too long to send byte by byte")
-					}
 					done := goAsync(t, func() error {
 						if slow {
 							raw.writeSlowly(b)
