@@ -69,10 +69,27 @@ func relayServer(opts *ws.AcceptOptions) *ws.Server {
 // waitLen waits until srv has n open connections.
 func waitLen(t *testing.T, srv *ws.Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Len() != n {
+	waitUntil(t, func() string {
+		if got := srv.Len(); got != n {
+			return fmt.Sprintf("server has %d connections, want %d", got, n)
+		}
+		return ""
+	})
+}
+
+// waitUntil polls cond until it returns "" and fails the test with what it
+// last returned if that takes longer than two minutes: a bound on a hang,
+// not on speed (a loaded machine under -race can be many times slower).
+func waitUntil(t *testing.T, cond func() (notYet string)) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server has %d connections, want %d", srv.Len(), n)
+			t.Fatal(msg)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -564,14 +581,13 @@ func TestPipelineRooms(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for r := range rooms {
-		for rooms[r].Len() != members[r] {
-			if time.Now().After(deadline) {
-				t.Fatalf("room %d has %d members, want %d", r, rooms[r].Len(), members[r])
+		waitUntil(t, func() string {
+			if got := rooms[r].Len(); got != members[r] {
+				return fmt.Sprintf("room %d has %d members, want %d", r, got, members[r])
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return ""
+		})
 	}
 
 	// What each client should get: per room, the messages of the others.
@@ -662,13 +678,12 @@ func TestPipelineRooms(t *testing.T) {
 		c.Close(ws.StatusNormalClosure, "")
 	}
 	for r := range rooms {
-		waitFor := time.Now().Add(30 * time.Second)
-		for rooms[r].Len() != 0 && time.Now().Before(waitFor) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if n := rooms[r].Len(); n != 0 {
-			t.Fatalf("room %d keeps %d closed connections", r, n)
-		}
+		waitUntil(t, func() string {
+			if n := rooms[r].Len(); n != 0 {
+				return fmt.Sprintf("room %d keeps %d closed connections", r, n)
+			}
+			return ""
+		})
 	}
 }
 
@@ -702,11 +717,12 @@ func TestPipelineRoomSlowMember(t *testing.T) {
 	}
 	defer stalled.CloseNow()
 	join(stalled)
-	for deadline := time.Now().Add(30 * time.Second); room.Len() != 3; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("room has %d members, want 3", room.Len())
+	waitUntil(t, func() string {
+		if got := room.Len(); got != 3 {
+			return fmt.Sprintf("room has %d members, want 3", got)
 		}
-	}
+		return ""
+	})
 
 	const messages = 400
 	payload := bytes.Repeat([]byte("x"), 64<<10) // 25 MiB in all: more than any socket buffer

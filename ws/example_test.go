@@ -107,7 +107,9 @@ func ExampleServer_Send() {
 		defer c.Close(ws.StatusNormalClosure, "")
 		clients = append(clients, c)
 	}
-	for i := 0; srv.Len() < 2 && i < 1000; i++ { // the handlers start just after the handshake
+	// The handlers start just after the handshake: wait for them (an
+	// example cannot fail a test, so the bound only ends a hang).
+	for deadline := time.Now().Add(2 * time.Minute); srv.Len() < 2 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 
@@ -154,8 +156,10 @@ func ExampleGroup() {
 	for _, c := range []*ws.Conn{alice, bob, carol} {
 		defer c.Close(ws.StatusNormalClosure, "")
 	}
-	for i := 0; (rooms["go"].Len() < 2 || rooms["rust"].Len() < 1) && i < 1000; i++ {
-		time.Sleep(time.Millisecond) // the handlers add them just after the handshake
+	// The handlers add them just after the handshake: wait for that (the
+	// bound only ends a hang).
+	for deadline := time.Now().Add(2 * time.Minute); (rooms["go"].Len() < 2 || rooms["rust"].Len() < 1) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 
 	alice.Write(ctx, ws.Text, []byte("hi, gophers"))

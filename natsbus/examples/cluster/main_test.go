@@ -182,9 +182,11 @@ func dialClient(t *testing.T, ctx context.Context, id int, room string, node *te
 func (c *client) dial(t *testing.T, ctx context.Context) {
 	t.Helper()
 	var err error
-	for range 100 { // a restarted node may take a moment to listen
+	// A restarted node may refuse at first (its bus connection coming
+	// up): try again until it answers or the test's ctx ends.
+	for {
 		c.conn, _, err = ws.Dial(ctx, "ws://"+c.node.addr+"/ws?room="+c.room, nil)
-		if err == nil {
+		if err == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
