@@ -126,31 +126,14 @@ func renderDeflate(b *strings.Builder, res *Results) {
 				if row == nil {
 					continue
 				}
-				vals := map[string]float64{}
+				vals, marks := map[string]float64{}, map[string]string{}
 				for lib, e := range row {
 					if e != nil && e.Error == "" {
 						vals[lib] = m.get(e)
+						marks[lib] = marksOf(m.tp, e.LoadCPU, e.OtherCPU, e.Seconds)
 					}
 				}
-				bl, bv, bok := best(vals, m.higher)
-				var cells []string
-				for _, lib := range wsLibs {
-					v, has := vals[lib]
-					mark := ""
-					if has && m.tp {
-						mark = loadMark(row[lib].LoadCPU, row[lib].Seconds)
-					}
-					if has {
-						mark += noiseMark(row[lib].OtherCPU, row[lib].Seconds)
-					}
-					cells = append(cells, cell(v, has, bv, bok, m.format, mark))
-				}
-				if bok {
-					cells = append(cells, bl)
-				} else {
-					cells = append(cells, "—")
-				}
-				fmt.Fprintf(b, "| %s | %s |\n", k, strings.Join(cells, " | "))
+				fmt.Fprintf(b, "| %s | %s |\n", k, strings.Join(peerCells(vals, marks, m.metric), " | "))
 			}
 			b.WriteString("\n")
 		}

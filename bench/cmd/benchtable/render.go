@@ -105,6 +105,32 @@ func cell(v float64, has bool, bv float64, bok bool, f func(float64) string, mar
 	return s
 }
 
+// peerCells returns a row's cells: each server's value (with its mark, if
+// any) and its ratio to the best peer, then the best peer's name ("—" if no
+// peer has a value).
+func peerCells(vals map[string]float64, marks map[string]string, m metric) []string {
+	bl, bv, bok := best(vals, m.higher)
+	cells := make([]string, 0, len(wsLibs)+1)
+	for _, lib := range wsLibs {
+		v, has := vals[lib]
+		cells = append(cells, cell(v, has, bv, bok, m.format, marks[lib]))
+	}
+	if !bok {
+		bl = "—"
+	}
+	return append(cells, bl)
+}
+
+// marksOf returns the marks of a throughput (load-bound, then noise) or of
+// another figure (noise only) taken over secs seconds.
+func marksOf(throughput bool, load, other, secs float64) string {
+	mark := ""
+	if throughput {
+		mark = loadMark(load, secs)
+	}
+	return mark + noiseMark(other, secs)
+}
+
 func render(res *Results) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
@@ -227,39 +253,16 @@ func renderEcho(b *strings.Builder, res *Results) {
 			if row == nil {
 				continue
 			}
-			vals := map[string]float64{}
+			vals, marks := map[string]float64{}, map[string]string{}
 			for lib, e := range row {
 				if e != nil && e.Error == "" {
 					vals[lib] = m.get(e)
+					marks[lib] = marksOf(m.tp, e.LoadCPU, e.OtherCPU, e.Seconds)
 				}
 			}
-			bl, bv, bok := best(vals, m.higher)
-			cells := []string{fmt.Sprint(res.EchoEff[k.String()])}
-			for _, lib := range wsLibs {
-				v, has := vals[lib]
-				mark := ""
-				if has && m.tp {
-					mark = loadMark(row[lib].LoadCPU, row[lib].Seconds)
-				}
-				if has {
-					mark += noiseMark(row[lib].OtherCPU, row[lib].Seconds)
-				}
-				cells = append(cells, cell(v, has, bv, bok, m.format, mark))
-			}
-			if bok {
-				cells = append(cells, bl)
-			} else {
-				cells = append(cells, "—")
-			}
+			cells := append([]string{fmt.Sprint(res.EchoEff[k.String()])}, peerCells(vals, marks, m.metric)...)
 			rv, rhas := vals["raw"]
-			mark := ""
-			if rhas && m.tp {
-				mark = loadMark(row["raw"].LoadCPU, row["raw"].Seconds)
-			}
-			if rhas {
-				mark += noiseMark(row["raw"].OtherCPU, row["raw"].Seconds)
-			}
-			cells = append(cells, cell(rv, rhas, 0, false, m.format, mark))
+			cells = append(cells, cell(rv, rhas, 0, false, m.format, marks["raw"]))
 			if wv, ok := vals["wesos"]; ok && rhas && rv > 0 {
 				cells = append(cells, fmt.Sprintf("%.2f", wv/rv))
 			} else {
@@ -297,17 +300,7 @@ func renderIdle(b *strings.Builder, res *Results) {
 					reached[lib] = id.Points[pi].Conns
 				}
 			}
-			bl, bv, bok := best(vals, false)
-			var cells []string
-			for _, lib := range wsLibs {
-				v, has := vals[lib]
-				cells = append(cells, cell(v, has, bv, bok, r.format, ""))
-			}
-			if bok {
-				cells = append(cells, bl)
-			} else {
-				cells = append(cells, "—")
-			}
+			cells := peerCells(vals, nil, metric{r.name, false, r.format})
 			fmt.Fprintf(b, "| %s at %s | %s |\n", r.name, plural(target, "conn"), strings.Join(cells, " | "))
 		}
 		var short []string
@@ -348,31 +341,14 @@ func broadcastTable(b *strings.Builder, results map[string]*stats.Broadcast) {
 		{metric{"publish → receipt p99, µs", false, sig}, func(r *stats.Broadcast) float64 { return r.P99us }, false},
 	}
 	for _, r := range rows {
-		vals := map[string]float64{}
+		vals, marks := map[string]float64{}, map[string]string{}
 		for lib, x := range results {
 			if x != nil && x.Error == "" {
 				vals[lib] = r.get(x)
+				marks[lib] = marksOf(r.tp, x.LoadCPU, x.OtherCPU, x.Seconds)
 			}
 		}
-		bl, bv, bok := best(vals, r.higher)
-		var cells []string
-		for _, lib := range wsLibs {
-			v, has := vals[lib]
-			mark := ""
-			if has && r.tp {
-				mark = loadMark(results[lib].LoadCPU, results[lib].Seconds)
-			}
-			if has {
-				mark += noiseMark(results[lib].OtherCPU, results[lib].Seconds)
-			}
-			cells = append(cells, cell(v, has, bv, bok, r.format, mark))
-		}
-		if bok {
-			cells = append(cells, bl)
-		} else {
-			cells = append(cells, "—")
-		}
-		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(cells, " | "))
+		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(peerCells(vals, marks, r.metric), " | "))
 	}
 	b.WriteString("\n")
 }
@@ -405,18 +381,7 @@ func renderStream(b *strings.Builder, res *Results) {
 				vals[lib] = r.get(x)
 			}
 		}
-		bl, bv, bok := best(vals, r.higher)
-		var cells []string
-		for _, lib := range wsLibs {
-			v, has := vals[lib]
-			cells = append(cells, cell(v, has, bv, bok, r.format, ""))
-		}
-		if bok {
-			cells = append(cells, bl)
-		} else {
-			cells = append(cells, "—")
-		}
-		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(cells, " | "))
+		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(peerCells(vals, nil, r.metric), " | "))
 	}
 	var how []string
 	for _, lib := range wsLibs {

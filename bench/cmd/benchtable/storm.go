@@ -81,26 +81,13 @@ func renderStorm(b *strings.Builder, res *Results) {
 				vals[lib], meds[lib] = rw.get(r, m), m
 			}
 		}
-		bl, bv, bok := best(vals, rw.higher)
-		var cells []string
-		for _, lib := range wsLibs {
-			v, has := vals[lib]
-			mark := ""
-			if has && rw.tp {
-				m := meds[lib]
-				if rw.higher {
-					mark = loadMark(m.LoadCPU, m.Seconds)
-				}
-				mark += noiseMark(m.OtherCPU, m.Seconds)
+		marks := map[string]string{}
+		if rw.tp {
+			for lib, m := range meds {
+				marks[lib] = marksOf(rw.higher, m.LoadCPU, m.OtherCPU, m.Seconds)
 			}
-			cells = append(cells, cell(v, has, bv, bok, rw.format, mark))
 		}
-		if bok {
-			cells = append(cells, bl)
-		} else {
-			cells = append(cells, "—")
-		}
-		fmt.Fprintf(b, "| %s | %s |\n", rw.name, strings.Join(cells, " | "))
+		fmt.Fprintf(b, "| %s | %s |\n", rw.name, strings.Join(peerCells(vals, marks, rw.metric), " | "))
 	}
 	var rounds []string
 	for _, lib := range wsLibs {
