@@ -133,30 +133,118 @@ func Refuse(status int, reason string) error {
 	return &HandshakeError{Status: status, Reason: reason}
 }
 
-// admit runs opts.Admit for a request that passed the handshake checks and
-// returns the handler's context; if the request is refused, it answers it
-// and returns the error.
-func admit(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (context.Context, error) {
-	if opts.Admit == nil {
-		return r.Context(), nil
+// hsRequest is what the server side of a handshake reads of a request:
+// Accept fills it from an *http.Request (requestOf), Server.Serve from the
+// bytes it parsed itself (rawRequest). The checks and the negotiation
+// (handshake) read nothing else.
+type hsRequest struct {
+	method   string
+	proto11  bool   // HTTP/1.1 or later
+	body     bool   // a Content-Length above 0, or a Transfer-Encoding
+	h2       bool   // an extended CONNECT over HTTP/2 (RFC 8441)
+	protocol string // its :protocol pseudo-header
+	host     string
+
+	header http.Header
+
+	// r is the request as net/http has it, for Admit and
+	// SelectSubprotocol.
+	r *http.Request
+}
+
+// requestOf returns the view of r that the handshake reads.
+func requestOf(r *http.Request) hsRequest {
+	q := hsRequest{
+		method:  r.Method,
+		proto11: r.ProtoAtLeast(1, 1),
+		body:    r.ContentLength > 0 || len(r.TransferEncoding) > 0,
+		h2:      isExtendedConnect(r),
+		host:    r.Host,
+		header:  r.Header,
+		r:       r,
 	}
-	ctx, err := opts.Admit(w, r)
-	if err != nil {
-		status, reason := http.StatusForbidden, http.StatusText(http.StatusForbidden)
-		var herr *HandshakeError
-		if errors.As(err, &herr) {
-			status, reason = herr.Status, herr.Reason
-			if status < 300 || status > 599 {
-				status, reason = http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
-			}
+	if q.h2 {
+		q.protocol = r.Header.Get(":protocol")
+	}
+	return q
+}
+
+// values returns the values of the header name, which is in canonical
+// form ("Sec-Websocket-Key"). The slice is valid until the next call.
+func (q *hsRequest) values(name string) []string {
+	return q.header[name]
+}
+
+// handshakeResult is what handshake decided for a request.
+type handshakeResult struct {
+	key      string // Sec-WebSocket-Key; "" over HTTP/2, which has none
+	proto    string // the subprotocol chosen, or ""
+	deflate  deflateParams
+	compress bool            // deflate was negotiated
+	ctx      context.Context // the context Admit returned, if any
+	refused  bool            // Admit refused the request: err is its
+}
+
+// handshake is the server side of every handshake, for Accept,
+// Server.ServeHTTP and Server.Serve alike: it checks q, runs opts.Admit
+// (with w, which may be nil when Admit is not set) and negotiates the
+// subprotocol and compression. It answers nothing: a request it refuses
+// comes back with the error (a *HandshakeError of the checks, or Admit's,
+// with refused set), for the caller to answer with refusal's status.
+func handshake(q *hsRequest, w http.ResponseWriter, opts *AcceptOptions) (hs handshakeResult, err error) {
+	var herr *HandshakeError
+	if hs.key, hs.proto, herr = checkRequest(q, opts); herr != nil {
+		return hs, herr
+	}
+	if opts.Admit != nil {
+		if hs.ctx, err = opts.Admit(w, q.r); err != nil {
+			hs.refused = true
+			return hs, err
 		}
-		http.Error(w, reason, status)
-		return nil, err
 	}
-	if ctx == nil {
-		ctx = r.Context()
+	if opts.Compression != nil {
+		// A malformed offer is declined, not refused: the connection
+		// goes on uncompressed.
+		offers, _ := parseExtensions(q.values("Sec-Websocket-Extensions"))
+		hs.deflate, hs.compress = acceptDeflate(offers, opts.Compression)
 	}
-	return ctx, nil
+	return hs, nil
+}
+
+// refusal returns the status and text that answer a request handshake
+// refused with err: a *HandshakeError's own (a status outside 300–599
+// answers 500), else 403 Forbidden, without the error's text.
+func refusal(err error) (status int, reason string) {
+	var herr *HandshakeError
+	if errors.As(err, &herr) {
+		if herr.Status < 300 || herr.Status > 599 {
+			return http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError)
+		}
+		return herr.Status, herr.Reason
+	}
+	return http.StatusForbidden, http.StatusText(http.StatusForbidden)
+}
+
+// refusalHeader returns the header that goes with a status of the
+// handshake's checks: Allow with 405, Sec-WebSocket-Version with 426 (RFC
+// 6455 §4.4). Admit's refusals add none.
+func refusalHeader(status int) (name, value string) {
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return "Allow", http.MethodGet
+	case http.StatusUpgradeRequired:
+		return "Sec-WebSocket-Version", "13"
+	}
+	return "", ""
+}
+
+// refuseHTTP answers through w a request that handshake refused with err.
+func refuseHTTP(w http.ResponseWriter, err error, byAdmit bool) {
+	status, reason := refusal(err)
+	if name, value := refusalHeader(status); name != "" && !byAdmit {
+		w.Header().Set(name, value)
+	}
+	http.Error(w, reason, status)
 }
 
 // Accept upgrades an HTTP request to a WebSocket connection (RFC 6455 §4.2).
@@ -193,22 +281,24 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	return c, err
 }
 
-// accept is Accept, returning also the context Admit made for the handler,
-// and whether the request was refused by Admit (err is then Admit's).
+// accept is Accept, returning also the context Admit made for the handler
+// (r's context without Admit), and whether the request was refused by
+// Admit (err is then Admit's).
 func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Conn, ctx context.Context, refused bool, err error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
-	key, proto, herr := checkRequest(w, r, opts)
-	if herr != nil {
-		http.Error(w, herr.Reason, herr.Status)
-		return nil, nil, false, herr
+	q := requestOf(r)
+	hs, err := handshake(&q, w, opts)
+	if err != nil {
+		refuseHTTP(w, err, hs.refused)
+		return nil, nil, hs.refused, err
 	}
-	if ctx, err = admit(w, r, opts); err != nil {
-		return nil, nil, true, err
+	if ctx = hs.ctx; ctx == nil {
+		ctx = r.Context()
 	}
-	if isExtendedConnect(r) {
-		c, err = acceptStream(w, r, opts, proto)
+	if q.h2 {
+		c, err = acceptStream(w, r, opts, &hs)
 		return c, ctx, false, err
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
@@ -221,38 +311,11 @@ func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Con
 	// connection starts without them.
 	nc.SetDeadline(time.Time{})
 
-	var resp strings.Builder
-	resp.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
-	resp.WriteString(acceptKey(key))
-	resp.WriteString("\r\n")
-	if proto != "" {
-		resp.WriteString("Sec-WebSocket-Protocol: " + proto + "\r\n")
-	}
-	var deflate *deflateState
-	if opts.Compression != nil {
-		// A malformed offer is declined, not refused: the connection
-		// goes on uncompressed.
-		offers, _ := parseExtensions(r.Header.Values("Sec-WebSocket-Extensions"))
-		if params, ok := acceptDeflate(offers, opts.Compression); ok {
-			resp.WriteString("Sec-WebSocket-Extensions: " + params.String() + "\r\n")
-			deflate = newDeflateState(params, false, opts.Compression)
-		}
-	}
-	for name, values := range w.Header() {
-		switch http.CanonicalHeaderKey(name) {
-		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length":
-			continue
-		}
-		for _, v := range values {
-			resp.WriteString(name + ": " + v + "\r\n")
-		}
-	}
-	resp.WriteString("\r\n")
-
 	cfg := opts.connConfig().withDefaults()
 	cfg.ownSocket = true // hijacked: net/http has let go of it
 	nc.SetWriteDeadline(time.Now().Add(cfg.closeTimeout))
-	_, err = brw.WriteString(resp.String())
+	// The answer is made in the writer's own buffer.
+	_, err = brw.Write(appendUpgrade(brw.AvailableBuffer(), &hs, w.Header()))
 	if err == nil {
 		err = brw.Flush()
 	}
@@ -265,28 +328,66 @@ func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Con
 	if n := brw.Reader.Buffered(); n > 0 {
 		buffered, _ = brw.Reader.Peek(n)
 	}
-	return newConn(nc, false, proto, cfg, deflate, buffered), ctx, false, nil
+	return newConn(nc, false, hs.proto, cfg, hs.deflateState(opts), buffered), ctx, false, nil
+}
+
+// deflateState returns the compression of a new server Conn, or nil.
+func (hs *handshakeResult) deflateState(opts *AcceptOptions) *deflateState {
+	if !hs.compress {
+		return nil
+	}
+	return newDeflateState(hs.deflate, false, opts.Compression)
+}
+
+// appendUpgrade appends to b the 101 Switching Protocols that accepts an
+// HTTP/1.1 handshake, with the headers of h (those the handler or Admit
+// set), less those the handshake sets itself and a body's.
+func appendUpgrade(b []byte, hs *handshakeResult, h http.Header) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = appendAcceptKey(b, hs.key)
+	b = append(b, "\r\n"...)
+	if hs.proto != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, hs.proto...)
+		b = append(b, "\r\n"...)
+	}
+	if hs.compress {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, hs.deflate.String()...)
+		b = append(b, "\r\n"...)
+	}
+	for name, values := range h {
+		switch http.CanonicalHeaderKey(name) {
+		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length":
+			continue
+		}
+		for _, v := range values {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
 }
 
 // checkRequest validates a handshake request and returns its key (empty
 // for HTTP/2, which has none) and the chosen subprotocol.
-func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (key, proto string, herr *HandshakeError) {
-	h2 := isExtendedConnect(r)
-	if h2 {
+func checkRequest(q *hsRequest, opts *AcceptOptions) (key, proto string, herr *HandshakeError) {
+	if q.h2 {
 		// RFC 8441 §5: the :protocol pseudo-header names the protocol
 		// (an upgrade token, compared like one).
-		if p := r.Header.Get(":protocol"); !strings.EqualFold(p, "websocket") {
+		if !strings.EqualFold(q.protocol, "websocket") {
 			return "", "", &HandshakeError{http.StatusBadRequest, `the :protocol of an extended CONNECT must be "websocket"`}
 		}
 	} else {
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
+		if q.method != http.MethodGet {
 			return "", "", &HandshakeError{http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request"}
 		}
-		if !r.ProtoAtLeast(1, 1) {
+		if !q.proto11 {
 			return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later"}
 		}
-		if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		if q.body {
 			// Its bytes would follow the request on the socket and be
 			// read as WebSocket frames: a proxy that forwarded the body
 			// and the server would disagree on where the frames begin.
@@ -294,36 +395,39 @@ func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (
 			// WebSocket.)
 			return "", "", &HandshakeError{http.StatusBadRequest, "a WebSocket handshake request must not have a body"}
 		}
-		if !hasToken(r.Header, "Connection", "upgrade") {
+		if !listsToken(q.values("Connection"), "upgrade") {
 			return "", "", &HandshakeError{http.StatusBadRequest, `the Connection header must contain "upgrade"`}
 		}
-		if !hasToken(r.Header, "Upgrade", "websocket") {
+		if !listsToken(q.values("Upgrade"), "websocket") {
 			return "", "", &HandshakeError{http.StatusBadRequest, `the Upgrade header must contain "websocket"`}
 		}
 	}
-	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
+	if v := q.values("Sec-Websocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		return "", "", &HandshakeError{http.StatusUpgradeRequired, "unsupported WebSocket version; this server speaks version 13"}
 	}
-	if !h2 {
+	if !q.h2 {
 		// RFC 8441 §5: HTTP/2 has no Sec-WebSocket-Key (nor Accept).
-		keys := r.Header.Values("Sec-WebSocket-Key")
+		keys := q.values("Sec-Websocket-Key")
 		if len(keys) != 1 || !validKey(strings.TrimSpace(keys[0])) {
 			return "", "", &HandshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be one base64-encoded 16-byte value"}
 		}
 		key = strings.TrimSpace(keys[0])
 	}
 	if !opts.InsecureSkipOriginCheck {
-		if err := checkOrigin(r, opts.OriginPatterns); err != nil {
+		var origin string
+		if v := q.values("Origin"); len(v) > 0 {
+			origin = v[0]
+		}
+		if err := checkOrigin(origin, q.host, opts.OriginPatterns); err != nil {
 			return "", "", &HandshakeError{http.StatusForbidden, err.Error()}
 		}
 	}
-	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	offered := splitTokens(q.values("Sec-Websocket-Protocol"))
 	if opts.SelectSubprotocol != nil {
 		if len(offered) > 0 {
 			// What the client offered is echoed back only if it is a
 			// token (RFC 6455 §4.1), as a subprotocol must be.
-			if p := opts.SelectSubprotocol(r, offered); isToken(p) && slices.Contains(offered, p) {
+			if p := opts.SelectSubprotocol(q.r, offered); isToken(p) && slices.Contains(offered, p) {
 				proto = p
 			}
 		}
@@ -340,8 +444,7 @@ func checkRequest(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (
 
 // checkOrigin allows requests without an Origin header, from the request's
 // own host, and from hosts matching one of patterns.
-func checkOrigin(r *http.Request, patterns []string) error {
-	origin := r.Header.Get("Origin")
+func checkOrigin(origin, host string, patterns []string) error {
 	if origin == "" {
 		return nil
 	}
@@ -349,7 +452,7 @@ func checkOrigin(r *http.Request, patterns []string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("origin %q is not allowed", origin)
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if strings.EqualFold(u.Host, host) {
 		return nil
 	}
 	for _, p := range patterns {

@@ -157,7 +157,8 @@ func FuzzAcceptRequest(f *testing.F) {
 			if o == nil {
 				o = &AcceptOptions{}
 			}
-			_, proto, herr := checkRequest(httptest.NewRecorder(), r, o)
+			q := requestOf(r)
+			_, proto, herr := checkRequest(&q, o)
 			if herr == nil {
 				if he.Status != http.StatusInternalServerError {
 					t.Fatalf("a valid request was refused with %d", he.Status)

@@ -28,7 +28,7 @@ func isExtendedConnect(r *http.Request) bool {
 
 // acceptStream answers a checked RFC 8441 request and returns the Conn
 // speaking over its stream.
-func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, proto string) (*Conn, error) {
+func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, hs *handshakeResult) (*Conn, error) {
 	rc := http.NewResponseController(w)
 	// The stream may carry deadlines from the server's ReadTimeout and
 	// WriteTimeout; the WebSocket connection starts without them. Write
@@ -49,18 +49,11 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, p
 		"Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length"} {
 		h.Del(k)
 	}
-	if proto != "" {
-		h.Set("Sec-WebSocket-Protocol", proto)
+	if hs.proto != "" {
+		h.Set("Sec-WebSocket-Protocol", hs.proto)
 	}
-	var deflate *deflateState
-	if opts.Compression != nil {
-		// A malformed offer is declined, not refused: the connection
-		// goes on uncompressed.
-		offers, _ := parseExtensions(r.Header.Values("Sec-WebSocket-Extensions"))
-		if params, ok := acceptDeflate(offers, opts.Compression); ok {
-			h.Set("Sec-WebSocket-Extensions", params.String())
-			deflate = newDeflateState(params, false, opts.Compression)
-		}
+	if hs.compress {
+		h.Set("Sec-WebSocket-Extensions", hs.deflate.String())
 	}
 	w.WriteHeader(http.StatusOK)
 	if err := rc.Flush(); err != nil {
@@ -95,7 +88,7 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, p
 		sc.laddr = streamAddr("")
 	}
 	sc.start()
-	return newConn(sc, false, proto, opts.connConfig(), deflate, nil), nil
+	return newConn(sc, false, hs.proto, opts.connConfig(), hs.deflateState(opts), nil), nil
 }
 
 // parseAddr returns the address of an http.Request's RemoteAddr.

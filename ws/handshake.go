@@ -11,11 +11,23 @@ import (
 const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // acceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
-func acceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte(keyGUID))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+func acceptKey(key string) string { return string(appendAcceptKey(nil, key)) }
+
+// appendAcceptKey appends Sec-WebSocket-Accept for key to b; for a key of
+// the valid length (validKey), without allocating.
+func appendAcceptKey(b []byte, key string) []byte {
+	var in [24 + len(keyGUID)]byte
+	var sum [sha1.Size]byte
+	if len(key) == 24 {
+		copy(in[copy(in[:], key):], keyGUID)
+		sum = sha1.Sum(in[:])
+	} else {
+		h := sha1.New()
+		h.Write([]byte(key))
+		h.Write([]byte(keyGUID))
+		h.Sum(sum[:0])
+	}
+	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
 
 // validKey reports whether key is the base64 encoding of 16 bytes.
@@ -27,11 +39,11 @@ func validKey(key string) bool {
 	return err == nil && len(b) == 16
 }
 
-// headerTokens returns the comma-separated tokens of every value of the
-// header name, trimmed, in order.
-func headerTokens(h http.Header, name string) []string {
+// splitTokens returns the comma-separated tokens of every one of values,
+// trimmed, in order.
+func splitTokens(values []string) []string {
 	var tokens []string
-	for _, v := range h.Values(name) {
+	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
 			if t = strings.TrimSpace(t); t != "" {
 				tokens = append(tokens, t)
@@ -42,8 +54,12 @@ func headerTokens(h http.Header, name string) []string {
 }
 
 // hasToken reports whether the header name lists token, ignoring case.
-func hasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
+func hasToken(h http.Header, name, token string) bool { return listsToken(h.Values(name), token) }
+
+// listsToken reports whether one of the comma-separated lists values holds
+// token, ignoring case.
+func listsToken(values []string, token string) bool {
+	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
