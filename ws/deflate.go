@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,55 @@ type CompressionOptions struct {
 	// and held only while a message passes, and a broadcast is compressed
 	// once for all receivers.
 	ContextTakeover bool
+
+	// Flate is the DEFLATE implementation that compresses and
+	// decompresses. Nil means the standard library's compress/flate. Its
+	// compressors and decompressors are pooled per implementation (the
+	// Flate value is the pool's key, so it should be comparable, such as a
+	// struct without fields; a value that is not gets pools of its own per
+	// connection).
+	Flate Flate
+}
+
+// Flate is an implementation of DEFLATE (RFC 1951) for permessage-deflate:
+// compress/flate by default, or a faster one plugged in through
+// CompressionOptions.Flate. Its methods may be called from many goroutines
+// at once; each compressor or decompressor they return is used by one
+// goroutine at a time and reused with Reset.
+//
+// The levels are compress/flate's: flate.BestSpeed (1) to
+// flate.BestCompression (9), and flate.HuffmanOnly (-2), which refers to no
+// earlier bytes.
+type Flate interface {
+	// NewWriter returns a compressor at level that writes to w.
+	NewWriter(w io.Writer, level int) (FlateWriter, error)
+	// NewReader returns a decompressor of the raw DEFLATE stream r with
+	// the preset dictionary dict (none if empty), as
+	// flate.NewReaderDict. The r passed also implements io.ByteReader, so
+	// the decompressor needs no buffer of its own.
+	NewReader(r io.Reader, dict []byte) FlateReader
+}
+
+// FlateWriter is a compressor of a Flate: *flate.Writer is one.
+type FlateWriter interface {
+	// Write compresses p.
+	Write(p []byte) (int, error)
+	// Flush writes what is pending and ends with a sync flush: an empty
+	// stored block, whose last four bytes are 00 00 ff ff.
+	Flush() error
+	// Reset discards the state and writes to w next, as a new compressor
+	// at the same level would.
+	Reset(w io.Writer)
+}
+
+// FlateReader is a decompressor of a Flate: the one flate.NewReaderDict
+// returns is one. Read returns io.ErrUnexpectedEOF when its input ends
+// before the stream does, as after a sync flush.
+type FlateReader interface {
+	io.Reader
+	// Reset discards the state and reads the raw DEFLATE stream r next,
+	// with the preset dictionary dict (none if empty).
+	Reset(r io.Reader, dict []byte) error
 }
 
 // DefaultCompressionThreshold is the size under which messages go out
@@ -292,23 +342,25 @@ type deflateState struct {
 	takeoverOut bool // this side keeps its compression context
 	takeoverIn  bool // the peer keeps its context: keep a window of output
 
-	fw   *flate.Writer // kept across messages if keepsContext
-	sw   sliceWriter   // where the compressor writes (guarded by the message lock)
-	fr   io.ReadCloser // kept across messages with takeoverIn
-	dict []byte        // the last 32 to 64 KiB of decompressed output, with takeoverIn
+	pools *flatePools // of the implementation in use
+	fw    FlateWriter // kept across messages if keepsContext
+	msgW  FlateWriter // the compressor of the message being written, if any
+	sw    sliceWriter // where the compressor writes (guarded by the message lock)
+	fr    FlateReader // kept across messages with takeoverIn
+	dict  []byte      // the last 32 to 64 KiB of decompressed output, with takeoverIn
 
 	// The compressed message being read, if any (the Conn's read side,
 	// under its readMu). Here rather than in Conn, which is smaller
 	// without them when compression is not negotiated.
 	msgOut int64         // its decompressed bytes so far
-	infl   io.ReadCloser // its decompressor
+	infl   FlateReader   // its decompressor
 	src    inflateSource // the compressed bytes of its frames
 }
 
 // newDeflateState sets up the compression of a connection of either side
 // with the negotiated parameters p.
 func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *deflateState {
-	d := &deflateState{level: opts.level(), threshold: opts.threshold()}
+	d := &deflateState{level: opts.level(), threshold: opts.threshold(), pools: flatePoolsFor(opts.Flate)}
 	window := p.serverWindowBits // the limit on this side's window (0: none)
 	if client {
 		window = p.clientWindowBits
@@ -340,67 +392,101 @@ func (d *deflateState) keepsContext() bool {
 	return d.takeoverOut && d.level != flate.HuffmanOnly
 }
 
-// flateWriterPools holds pooled compressors by level (index level-1), and
-// the Huffman-only ones last.
-var flateWriterPools [10]sync.Pool
+// flatePools are the pooled compressors and decompressors of one Flate
+// implementation: compressors by level (index level-1, Huffman-only last),
+// decompressors in one pool. Nothing is held per idle connection without
+// context takeover.
+type flatePools struct {
+	impl    Flate
+	writers [10]sync.Pool
+	readers sync.Pool
+}
 
-// flateWriterPool returns the level a pooled compressor of level has, and
-// its pool.
-func flateWriterPool(level int) (int, *sync.Pool) {
+// stdFlate is the default Flate: the standard library's compress/flate.
+type stdFlate struct{}
+
+func (stdFlate) NewWriter(w io.Writer, level int) (FlateWriter, error) {
+	return flate.NewWriter(w, level)
+}
+
+func (stdFlate) NewReader(r io.Reader, dict []byte) FlateReader {
+	// The decompressor compress/flate returns has Reset(r, dict).
+	return flate.NewReaderDict(r, dict).(FlateReader)
+}
+
+var (
+	stdPools   = &flatePools{impl: stdFlate{}}
+	otherPools sync.Map // Flate → *flatePools
+)
+
+// flatePoolsFor returns the pools of implementation f (nil: compress/flate).
+// Every connection with the same implementation shares them; one whose
+// value cannot be a map key gets pools of its own.
+func flatePoolsFor(f Flate) *flatePools {
+	if f == nil {
+		return stdPools
+	}
+	if !reflect.TypeOf(f).Comparable() {
+		return &flatePools{impl: f}
+	}
+	if p, ok := otherPools.Load(f); ok {
+		return p.(*flatePools)
+	}
+	p, _ := otherPools.LoadOrStore(f, &flatePools{impl: f})
+	return p.(*flatePools)
+}
+
+// writerPool returns the pool of compressors of level.
+func (fp *flatePools) writerPool(level int) *sync.Pool {
 	if level == flate.HuffmanOnly {
-		return level, &flateWriterPools[len(flateWriterPools)-1]
+		return &fp.writers[len(fp.writers)-1]
 	}
 	if level < flate.BestSpeed || level > flate.BestCompression {
 		level = flate.BestSpeed
 	}
-	return level, &flateWriterPools[level-1]
+	return &fp.writers[level-1]
 }
 
-func getFlateWriter(level int, w io.Writer) *flate.Writer {
-	level, pool := flateWriterPool(level)
-	if fw, ok := pool.Get().(*flate.Writer); ok {
+// getWriter returns a compressor of level writing to w, pooled if one is.
+func (fp *flatePools) getWriter(level int, w io.Writer) (FlateWriter, error) {
+	if fw, ok := fp.writerPool(level).Get().(FlateWriter); ok {
 		fw.Reset(w)
-		return fw
+		return fw, nil
 	}
-	fw, _ := flate.NewWriter(w, level)
-	return fw
+	return fp.impl.NewWriter(w, level)
 }
 
-func putFlateWriter(level int, fw *flate.Writer) {
-	_, pool := flateWriterPool(level)
-	fw.Reset(io.Discard)
-	pool.Put(fw)
+// putWriter returns a compressor of level to its pool.
+func (fp *flatePools) putWriter(level int, fw FlateWriter) {
+	fw.Reset(io.Discard) // let go of the writer it wrote to
+	fp.writerPool(level).Put(fw)
 }
 
-var flateReaderPool sync.Pool
-
-func getFlateReader(r io.Reader, dict []byte) io.ReadCloser {
-	if fr, ok := flateReaderPool.Get().(io.ReadCloser); ok {
-		fr.(flate.Resetter).Reset(r, dict)
-		return fr
+// getReader returns a decompressor reading r with the dictionary dict,
+// pooled if one is.
+func (fp *flatePools) getReader(r io.Reader, dict []byte) (FlateReader, error) {
+	if fr, ok := fp.readers.Get().(FlateReader); ok {
+		return fr, fr.Reset(r, dict)
 	}
-	return flate.NewReaderDict(r, dict)
+	return fp.impl.NewReader(r, dict), nil
 }
-
-func putFlateReader(fr io.ReadCloser) { flateReaderPool.Put(fr) }
 
 // decompressor returns the decompressor for the next message, reading src.
-func (d *deflateState) decompressor(src io.Reader) io.ReadCloser {
+func (d *deflateState) decompressor(src io.Reader) (FlateReader, error) {
 	if !d.takeoverIn {
-		return getFlateReader(src, nil)
+		return d.pools.getReader(src, nil)
 	}
 	if d.fr == nil {
-		d.fr = flate.NewReaderDict(src, d.dict)
-	} else {
-		d.fr.(flate.Resetter).Reset(src, d.dict)
+		d.fr = d.pools.impl.NewReader(src, d.dict)
+		return d.fr, nil
 	}
-	return d.fr
+	return d.fr, d.fr.Reset(src, d.dict)
 }
 
 // release ends a message's use of its decompressor.
-func (d *deflateState) release(fr io.ReadCloser) {
+func (d *deflateState) release(fr FlateReader) {
 	if !d.takeoverIn {
-		putFlateReader(fr)
+		d.pools.readers.Put(fr)
 	}
 }
 
@@ -413,20 +499,24 @@ func (d *deflateState) remember(p []byte) {
 
 // compressor returns the compressor for the next message, writing to w,
 // which is the same writer for every message of a connection.
-func (d *deflateState) compressor(w io.Writer) *flate.Writer {
+func (d *deflateState) compressor(w io.Writer) (FlateWriter, error) {
 	if !d.keepsContext() {
-		return getFlateWriter(d.level, w)
+		return d.pools.getWriter(d.level, w)
 	}
 	if d.fw == nil {
-		d.fw, _ = flate.NewWriter(w, d.level)
+		fw, err := d.pools.impl.NewWriter(w, d.level)
+		if err != nil {
+			return nil, err
+		}
+		d.fw = fw
 	}
-	return d.fw // its context carries over
+	return d.fw, nil // its context carries over
 }
 
 // releaseCompressor ends a message's use of its compressor.
-func (d *deflateState) releaseCompressor(fw *flate.Writer) {
+func (d *deflateState) releaseCompressor(fw FlateWriter) {
 	if !d.keepsContext() {
-		putFlateWriter(d.level, fw)
+		d.pools.putWriter(d.level, fw)
 	}
 }
 
@@ -434,6 +524,31 @@ func (d *deflateState) releaseCompressor(fw *flate.Writer) {
 // goes out compressed.
 func (d *deflateState) compresses(n int) bool {
 	return d != nil && (d.threshold < 0 || n >= d.threshold)
+}
+
+// deflateBufPool holds the buffers that compressed frames are assembled in.
+// A buffer keeps the capacity its largest frame gave it, up to
+// maxDeflateBuf, so that a stream of large messages allocates none.
+var deflateBufPool = sync.Pool{New: func() any {
+	b := make([]byte, writeBufSize)
+	return &b
+}}
+
+// maxDeflateBuf bounds the buffers deflateBufPool keeps.
+const maxDeflateBuf = 1 << 20
+
+func getDeflateBuf() *[]byte { return deflateBufPool.Get().(*[]byte) }
+
+// putDeflateBuf returns bp to the pool with b, its buffer or the one that
+// appends grew from it.
+func putDeflateBuf(bp *[]byte, b []byte) {
+	if cap(b) > maxDeflateBuf {
+		return
+	}
+	if cap(b) > cap(*bp) {
+		*bp = b[:cap(b)]
+	}
+	deflateBufPool.Put(bp)
 }
 
 // sliceWriter appends what is written to it to a slice.
@@ -448,7 +563,7 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 // into sw, and flushes. At the end of the message (fin) it strips the flush
 // tail (RFC 7692 §7.2.1); a frame inside the message keeps it, since the
 // receiver appends a tail only once, after the final frame.
-func appendCompressed(fw *flate.Writer, sw *sliceWriter, p []byte, fin bool) error {
+func appendCompressed(fw FlateWriter, sw *sliceWriter, p []byte, fin bool) error {
 	if _, err := fw.Write(p); err != nil {
 		return err
 	}

@@ -522,7 +522,7 @@ func TestDeflateBroadcastEncoder(t *testing.T) {
 	var f fan
 	f.init(nil, nil, context.Background())
 	level := (&CompressionOptions{}).level()
-	z1, z2, plain := &member{z: true, zlevel: level}, &member{z: true, zlevel: level}, &member{}
+	z1, z2, plain := &member{z: true, zlevel: level, zpools: stdPools}, &member{z: true, zlevel: level, zpools: stdPools}, &member{}
 	peers := []*member{z1, z2, plain}
 	msg := dflText(3*broadcastChunk+1000, 1)
 	chunks := dflSplit(msg, []int{broadcastChunk, 2 * broadcastChunk, 3 * broadcastChunk})

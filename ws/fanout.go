@@ -51,17 +51,18 @@ func (c *Conn) fanDone() <-chan struct{} { return c.doneChan() }
 func (c *Conn) fanClosed() bool { return c.isClosed() }
 
 // fanDeflate reports whether c takes a broadcast's compressed frames, and
-// at which compression level and threshold: it negotiated permessage-deflate
+// at which compression level and threshold, with which implementation's
+// pools (any DEFLATE output suits every member of a level): it negotiated permessage-deflate
 // as a server without context takeover on its side, so a message
 // compressed on its own is what it would send itself. A peer that asked
 // for a window under 32 KiB (Huffman-only output) takes them plain rather
 // than have every member's compressed with its level.
-func (c *Conn) fanDeflate() (level, threshold int, ok bool) {
+func (c *Conn) fanDeflate() (level, threshold int, pools *flatePools, ok bool) {
 	d := c.deflate
 	if c.client || d == nil || d.takeoverOut || d.level == flate.HuffmanOnly {
-		return 0, 0, false
+		return 0, 0, nil, false
 	}
-	return d.level, d.threshold, true
+	return d.level, d.threshold, d.pools, true
 }
 
 // fanFail fails c with 1008 and reason: a sender whose message stalled.

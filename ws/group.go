@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"compress/flate"
 	"context"
 	"io"
 	"log/slog"
@@ -251,7 +250,8 @@ type member struct {
 	hctx   *handlerCtx // a Server's: the context of c's handler
 	z      bool        // takes compressed frames made at zlevel
 	zlevel int
-	zthr   int // and its compression threshold
+	zthr   int         // and its compression threshold
+	zpools *flatePools // and the implementation it negotiated with
 
 	gone    atomic.Bool  // left: no more messages
 	dropped atomic.Bool  // dropped or failed: its frames are not written
@@ -269,7 +269,7 @@ type member struct {
 // join adds a member for c to the list. The caller holds f.mu.
 func (f *fan) join(c *Conn, hctx *handlerCtx) *member {
 	m := &member{c: c, hctx: hctx, f: f}
-	m.zlevel, m.zthr, m.z = c.fanDeflate()
+	m.zlevel, m.zthr, m.zpools, m.z = c.fanDeflate()
 	// Appended in place when there is room: a snapshot taken before sees
 	// only its own length, whose elements do not change (a compaction
 	// copies the list). Copying on every append made a connection's
@@ -803,7 +803,8 @@ type encoder struct {
 	threshold int
 	decided   bool // the message's first frame is encoded
 	compress  bool
-	zw        *flate.Writer
+	pools     *flatePools // of the implementation that compresses
+	zw        FlateWriter
 	zsw       *sliceWriter // where zw writes; made only for a compressed message
 }
 
@@ -817,7 +818,7 @@ func (e *encoder) init(list []*member, skip *Conn) bool {
 		}
 		any = true
 		if m.z {
-			e.wantZ, e.level, e.threshold = true, m.zlevel, m.zthr
+			e.wantZ, e.level, e.threshold, e.pools = true, m.zlevel, m.zthr, m.zpools
 			break
 		}
 	}
@@ -860,7 +861,8 @@ func (e *encoder) fill(f *bframe, op opcode, fin bool, p []byte) {
 		e.compress = e.wantZ && (!fin || e.threshold < 0 || len(p) >= e.threshold)
 		if e.compress {
 			e.zsw = new(sliceWriter)
-			e.zw = getFlateWriter(e.level, e.zsw)
+			zw, err := e.pools.getWriter(e.level, e.zsw)
+			e.zw, e.compress = zw, err == nil // plain frames if it cannot
 		}
 	}
 	if !e.compress {
@@ -884,7 +886,7 @@ func (e *encoder) fill(f *bframe, op opcode, fin bool, p []byte) {
 
 func (e *encoder) release() {
 	if e.zw != nil {
-		putFlateWriter(e.level, e.zw)
+		e.pools.putWriter(e.level, e.zw)
 		e.zw = nil
 	}
 }

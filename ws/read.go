@@ -455,7 +455,11 @@ func (c *Conn) beginMessage(h header) error {
 		c.deflate.msgOut = 0
 		c.deflate.src.tail = len(deflateTail)
 		c.deflate.src.err = nil
-		c.deflate.infl = c.deflate.decompressor(&c.deflate.src)
+		infl, err := c.deflate.decompressor(&c.deflate.src)
+		if err != nil {
+			return &ProtocolError{StatusInternalError, "decompressor: " + err.Error()}
+		}
+		c.deflate.infl = infl
 	}
 	return c.continueMessage(h)
 }

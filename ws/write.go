@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"compress/flate"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -136,7 +135,7 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 func (w *messageWriter) start(ctx context.Context, op opcode) {
 	w.ctx, w.op = ctx, op
 	w.open, w.done, w.sent = true, false, false
-	w.compress, w.fw = false, nil
+	w.compress = false
 }
 
 // messageWriter is the stream of an outgoing message. There is one per Conn.
@@ -148,8 +147,7 @@ type messageWriter struct {
 	done bool   // the final frame was sent
 	sent bool   // at least one frame was sent
 
-	compress bool          // the message is compressed (decided on its first frame)
-	fw       *flate.Writer // its compressor, while the message lasts
+	compress bool // the message is compressed (decided on its first frame)
 }
 
 // frame sends p as the next frame of the message, compressed if the
@@ -185,26 +183,30 @@ func (w *messageWriter) decide(n int, fin bool) {
 // carries RSV1 (RFC 7692 §6.1).
 func (w *messageWriter) compressed(p []byte, fin bool) error {
 	c := w.c
-	bp := getWriteBuf()
-	defer putWriteBuf(bp)
-	c.deflate.sw.b = (*bp)[:maxHeaderSize]
-	defer func() { c.deflate.sw.b = nil }()
-	if w.fw == nil {
-		w.fw = c.deflate.compressor(&c.deflate.sw)
+	d := c.deflate
+	bp := getDeflateBuf()
+	d.sw.b = (*bp)[:maxHeaderSize]
+	var err error
+	if d.msgW == nil {
+		d.msgW, err = d.compressor(&d.sw)
 	}
-	err := appendCompressed(w.fw, &c.deflate.sw, p, fin)
-	if fin || err != nil {
-		c.deflate.releaseCompressor(w.fw)
-		w.fw = nil
+	if err == nil {
+		err = appendCompressed(d.msgW, &d.sw, p, fin)
+	}
+	if (fin || err != nil) && d.msgW != nil {
+		d.releaseCompressor(d.msgW)
+		d.msgW = nil
 	}
 	var rsv byte
 	if !w.sent {
 		rsv = bitRSV1
 	}
 	if err == nil {
-		err = c.writeFrameBuf(w.ctx, w.op, rsv, fin, c.deflate.sw.b)
+		err = c.writeFrameBuf(w.ctx, w.op, rsv, fin, d.sw.b)
 	}
-	if err != nil && c.deflate.keepsContext() {
+	putDeflateBuf(bp, d.sw.b)
+	d.sw.b = nil
+	if err != nil && d.keepsContext() {
 		// The peer will never see what the compressor took in: the
 		// shared context is lost.
 		c.CloseNow()
@@ -420,9 +422,9 @@ func (w *messageWriter) Close() error {
 // abandon ends a message of which no frame went out, sending nothing.
 func (w *messageWriter) abandon() {
 	w.open = false
-	if w.fw != nil {
-		w.c.deflate.releaseCompressor(w.fw)
-		w.fw = nil
+	if d := w.c.deflate; d != nil && d.msgW != nil {
+		d.releaseCompressor(d.msgW)
+		d.msgW = nil
 	}
 	w.c.wgen.Add(1)
 	w.c.unlock(lockMsg)
