@@ -353,6 +353,8 @@ type deflateState struct {
 	// under its readMu). Here rather than in Conn, which is smaller
 	// without them when compression is not negotiated.
 	msgOut int64         // its decompressed bytes so far
+	ahead  [1]byte       // a byte of its output read ahead (readAhead)
+	held   bool          // ahead is still to be read
 	infl   FlateReader   // its decompressor
 	src    inflateSource // the compressed bytes of its frames
 }

@@ -170,6 +170,14 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if c.readErr != nil {
 		return 0, c.readErr
 	}
+	if c.msgCompressed && c.deflate.held && len(p) > 0 {
+		// The byte readFrame read ahead comes first.
+		p[0], c.deflate.held = c.deflate.ahead[0], false
+		if !c.msgOpen {
+			return 1, io.EOF
+		}
+		return 1, nil
+	}
 	if !c.msgOpen {
 		return 0, io.EOF
 	}
@@ -185,14 +193,18 @@ func (r *messageReader) Read(p []byte) (int, error) {
 // output ends): the peer announced those bytes, so waiting for them holds
 // nothing back. Send relays a received Body with it, so each frame
 // that fits Send's buffer stays whole: an echoed single-frame message stays
-// a single frame.
+// a single frame. A message that ends exactly where p does returns io.EOF
+// with its last bytes too (readAhead), so no empty final frame follows.
 func (r *messageReader) readFrame(p []byte) (int, error) {
 	n := 0
 	for {
 		m, err := r.Read(p[n:])
 		n += m
-		if err != nil || n == len(p) || m == 0 {
+		if err != nil || m == 0 {
 			return n, err
+		}
+		if n == len(p) {
+			return n, r.readAhead()
 		}
 		c := r.c
 		c.readMu.Lock()
@@ -206,6 +218,30 @@ func (r *messageReader) readFrame(p []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// readAhead tells, after a read that filled the caller's buffer, whether
+// the message ended there: io.EOF if it did. An uncompressed message says
+// so with its last bytes already; a compressed one's output can end only
+// after its input, so once its final frame is in hand (the rest comes
+// without waiting) readAhead reads one byte ahead, which the next Read
+// returns first.
+func (r *messageReader) readAhead() error {
+	c := r.c
+	c.readMu.Lock()
+	defer c.unlockRead()
+	if r.stale() || c.readErr != nil || !c.msgOpen || !c.msgCompressed || !c.frame.fin || c.deflate.held {
+		return nil
+	}
+	m, err := c.readMessage(c.deflate.ahead[:])
+	c.deflate.held = m == 1
+	switch {
+	case err == io.EOF && c.deflate.held:
+		return nil // the held byte ends the message
+	case err != nil && err != io.EOF:
+		return c.readError(err)
+	}
+	return err
 }
 
 // frameLeftOver reports whether more than n payload bytes of the current
@@ -453,6 +489,7 @@ func (c *Conn) beginMessage(h header) error {
 	c.msgBroken = false
 	if c.msgCompressed {
 		c.deflate.msgOut = 0
+		c.deflate.held = false
 		c.deflate.src.tail = len(deflateTail)
 		c.deflate.src.err = nil
 		infl, err := c.deflate.decompressor(&c.deflate.src)

@@ -2,9 +2,13 @@ package ws
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/wesos/wesos"
 )
 
 // pattern returns n bytes that differ from one offset to the next (a
@@ -121,5 +125,150 @@ func TestLargeRelayBudget(t *testing.T) {
 			t.Fatalf("%d large relay buffers out after the relay, want %d", largeRelays.Load(), maxLargeRelays-1)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRelayOneFrame: a message that arrives as one frame leaves a relay as
+// one final frame, never as its data and then an empty final frame:
+// echoed by wesos.Pipe(ctx, c, c), relayed to another Conn, through a
+// Group and through Server.Send; plain and with permessage-deflate (the
+// raw peer sends every other message compressed). With compression, a
+// message under the threshold leaves plain, its frame no larger than the
+// message. 1,000 messages (100 with -short) of sizes up to 64 KiB, text
+// (of multibyte runes, so UTF-8 is checked across the relay) and binary.
+func TestRelayOneFrame(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 4 << 10, 64 << 10}
+	count := 1000
+	if testing.Short() {
+		count = 100
+	}
+	const offer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+	// The messages: for each size, a text and a binary payload, each as
+	// the raw client sends it plain and compressed.
+	type variant struct {
+		op         opcode
+		payload    []byte
+		plain, dfl []byte // the message on the wire from the raw client
+	}
+	var variants []variant
+	for _, n := range sizes {
+		for _, op := range []opcode{opText, opBinary} {
+			v := variant{op: op, payload: dflText(n, uint64(n))}
+			if op == opBinary {
+				v.payload = pattern(n, n)
+			}
+			v.plain = dflFrames(op, false, true, [][]byte{v.payload})
+			v.dfl = dflFrames(op, true, true, [][]byte{dflCompress(t, v.payload)})
+			variants = append(variants, v)
+		}
+	}
+
+	// Each topology returns the raw peer that sends and the one that
+	// receives; the relay runs until the test ends.
+	accept := func(compress bool) *AcceptOptions {
+		o := &AcceptOptions{ReadLimit: 1 << 20}
+		if compress {
+			o.Compression = &CompressionOptions{}
+		}
+		return o
+	}
+	pair := func(t *testing.T, compress bool) (*Conn, *rawConn) {
+		var offers []string
+		if compress {
+			offers = append(offers, offer)
+		}
+		c, raw, _ := dflServerPair(t, accept(compress), offers...)
+		return c, raw
+	}
+	relay := func(t *testing.T, dst wesos.Sink[Message], src *Conn) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := goAsync(t, func() error { return wesos.Pipe(ctx, dst, src) })
+		t.Cleanup(func() { cancel(); done() })
+	}
+	topologies := []struct {
+		name  string
+		start func(t *testing.T, compress bool) (from, to *rawConn)
+	}{
+		{"echo", func(t *testing.T, compress bool) (*rawConn, *rawConn) {
+			c, raw := pair(t, compress)
+			relay(t, c, c)
+			return raw, raw
+		}},
+		{"conn", func(t *testing.T, compress bool) (*rawConn, *rawConn) {
+			a, from := pair(t, compress)
+			b, to := pair(t, compress)
+			relay(t, b, a)
+			return from, to
+		}},
+		{"group", func(t *testing.T, compress bool) (*rawConn, *rawConn) {
+			a, from := pair(t, compress)
+			b, to := pair(t, compress)
+			g := NewGroup(nil)
+			g.Add(b)
+			relay(t, g, a)
+			return from, to
+		}},
+		{"server", func(t *testing.T, compress bool) (*rawConn, *rawConn) {
+			var srv *Server
+			srv = NewServer(func(ctx context.Context, c *Conn) error {
+				return wesos.Pipe(ctx, srv, c)
+			}, accept(compress))
+			host := dflHTTPServer(t, srv)
+			var extra []string
+			if compress {
+				extra = append(extra, "Sec-WebSocket-Extensions: "+offer)
+			}
+			resp, raw := rawRequest(t, host, upgradeRequest(host, extra...))
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake: %s", resp.Status)
+			}
+			return raw, raw
+		}},
+	}
+	for _, top := range topologies {
+		for _, compress := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/compress=%v", top.name, compress), func(t *testing.T) {
+				from, to := top.start(t, compress)
+				sent := goAsync(t, func() error {
+					from.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+					for i := range count {
+						v := variants[i%len(variants)]
+						b := v.plain
+						if compress && i/len(variants)%2 == 1 {
+							b = v.dfl
+						}
+						if _, err := from.nc.Write(b); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				for i := range count {
+					v := variants[i%len(variants)]
+					f := to.read()
+					if !f.fin || f.op != v.op {
+						t.Fatalf("message %d (%d bytes): first frame %v, want one final frame of op %#x", i, len(v.payload), f, byte(v.op))
+					}
+					got := f.payload
+					if f.rsv == bitRSV1 && compress {
+						var err error
+						if got, err = dflInflate(f.payload); err != nil {
+							t.Fatalf("message %d: %v", i, err)
+						}
+					} else if f.rsv != 0 {
+						t.Fatalf("message %d: frame %v", i, f)
+					}
+					if !bytes.Equal(got, v.payload) {
+						t.Fatalf("message %d: %d bytes relayed, want %d", i, len(got), len(v.payload))
+					}
+					if len(v.payload) < DefaultCompressionThreshold && len(f.payload) != len(v.payload) {
+						t.Fatalf("message %d of %d bytes left as %d bytes, want it plain", i, len(v.payload), len(f.payload))
+					}
+				}
+				if err := sent(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }
