@@ -132,6 +132,14 @@
 // ends counted. In exchange, a stream of small similar messages compresses
 // several times better.
 //
+// CompressionOptions.Flate plugs in another DEFLATE implementation (the
+// Flate interface: a compressor with Write, Flush and Reset, a decompressor
+// with Read and Reset); nil is compress/flate. The module
+// github.com/wesos/wesos/kflate provides github.com/klauspost/compress's,
+// which compresses and decompresses faster and, unlike compress/flate's
+// decompressor, builds its Huffman tables without allocating. The output is
+// plain DEFLATE either way, so each end chooses for itself.
+//
 // A compressed message whose read is cut short by the read's context cannot
 // resume, as the decompressor's state is lost: without context takeover the
 // rest of the message is discarded and the connection goes on with the next

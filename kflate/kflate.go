@@ -1,0 +1,42 @@
+// Package kflate plugs github.com/klauspost/compress/flate into wesos's
+// permessage-deflate as a ws.Flate:
+//
+//	opts := &ws.AcceptOptions{Compression: &ws.CompressionOptions{Flate: kflate.Flate{}}}
+//
+// Its output is plain DEFLATE, so either end may use it alone: a peer with
+// compress/flate, or any other WebSocket implementation, reads it. It lives
+// in a module of its own so that the core module keeps no dependency beyond
+// the standard library.
+package kflate
+
+import (
+	"io"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/wesos/wesos/ws"
+)
+
+// Flate is klauspost/compress's DEFLATE as a ws.Flate. The zero value is
+// ready to use; every Flate{} is the same implementation, so connections
+// share its pooled compressors and decompressors.
+type Flate struct{}
+
+var _ ws.Flate = Flate{}
+
+// NewWriter returns a klauspost/compress flate.Writer at level (the levels
+// are compress/flate's, flate.HuffmanOnly included).
+func (Flate) NewWriter(w io.Writer, level int) (ws.FlateWriter, error) {
+	fw, err := flate.NewWriter(w, level)
+	if err != nil {
+		return nil, err
+	}
+	return fw, nil
+}
+
+// NewReader returns a klauspost/compress decompressor of r with the preset
+// dictionary dict. It reads r through its io.ByteReader, with no buffer of
+// its own.
+func (Flate) NewReader(r io.Reader, dict []byte) ws.FlateReader {
+	// The decompressor klauspost/compress returns has Reset(r, dict).
+	return flate.NewReaderDict(r, dict).(ws.FlateReader)
+}

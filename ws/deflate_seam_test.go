@@ -1,0 +1,80 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/wesos/wesos"
+)
+
+// countingFlate is compress/flate as a plugged-in Flate that counts the
+// compressors and decompressors it makes.
+type countingFlate struct{ writers, readers *atomic.Int64 }
+
+func (f countingFlate) NewWriter(w io.Writer, level int) (FlateWriter, error) {
+	f.writers.Add(1)
+	return stdFlate{}.NewWriter(w, level)
+}
+
+func (f countingFlate) NewReader(r io.Reader, dict []byte) FlateReader {
+	f.readers.Add(1)
+	return stdFlate{}.NewReader(r, dict)
+}
+
+func newCountingFlate() countingFlate {
+	return countingFlate{new(atomic.Int64), new(atomic.Int64)}
+}
+
+// TestDeflateFlateSeam: the implementation in CompressionOptions.Flate
+// compresses and decompresses both ways on each end; its compressors and
+// decompressors are made once per connection with context takeover and
+// come from its pools without.
+func TestDeflateFlateSeam(t *testing.T) {
+	const msgs = 40
+	for _, takeover := range []bool{false, true} {
+		t.Run(dflTakeoverName(takeover), func(t *testing.T) {
+			sf, cf := newCountingFlate(), newCountingFlate()
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
+				return wesos.Pipe(ctx, c, c)
+			}, &AcceptOptions{Compression: &CompressionOptions{Flate: sf, ContextTakeover: takeover}})
+			url := "ws://" + dflHTTPServer(t, srv)
+			ctx := testCtx(t)
+			c, _, err := Dial(ctx, url, &DialOptions{Compression: &CompressionOptions{Flate: cf, ContextTakeover: takeover}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			for i := range msgs {
+				msg := dflText(4<<10, uint64(i))
+				if err := c.Write(ctx, Text, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("message %d: echo of %d bytes (%v)", i, len(got), err)
+				}
+			}
+			if err := c.Close(StatusNormalClosure, ""); err != nil {
+				t.Fatal(err)
+			}
+			for _, end := range []struct {
+				name string
+				f    countingFlate
+			}{{"server", sf}, {"client", cf}} {
+				w, r := end.f.writers.Load(), end.f.readers.Load()
+				switch {
+				case w == 0 || r == 0:
+					t.Errorf("%s: %d compressors and %d decompressors made: the plugged-in Flate was not used both ways", end.name, w, r)
+				case takeover && (w != 1 || r != 1):
+					t.Errorf("%s: %d compressors and %d decompressors made for one connection with takeover, want 1 each", end.name, w, r)
+				case !takeover && !dflRace && (w > msgs/4 || r > msgs/4):
+					// (The race detector makes sync.Pool drop items at
+					// random, so the bound holds only without it.)
+					t.Errorf("%s: %d compressors and %d decompressors made for %d messages: not pooled", end.name, w, r, msgs)
+				}
+			}
+		})
+	}
+}
