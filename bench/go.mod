@@ -13,7 +13,10 @@ require (
 require (
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
-	github.com/klauspost/compress v1.17.9 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/wesos/wesos/kflate v0.0.0
 )
 
 replace github.com/wesos/wesos => ../
+
+replace github.com/wesos/wesos/kflate => ../kflate

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func runDeflate(res *Results, plan Plan) {
 			s.stop()
 		}
 	}()
-	for i, lib := range wsLibs {
+	for i, lib := range deflateLibs {
 		s, err := startServer(lib, "echo", *basePort+500+10*i, 64<<20, "-compress")
 		if err != nil {
 			log.Printf("%v", err)
@@ -38,8 +39,8 @@ func runDeflate(res *Results, plan Plan) {
 	}
 	for si, k := range keys {
 		res.DeflateEcho[k.String()] = map[string]*stats.Echo{}
-		for j := range wsLibs {
-			lib := wsLibs[(si+j)%len(wsLibs)]
+		for j := range deflateLibs {
+			lib := deflateLibs[(si+j)%len(deflateLibs)]
 			s := srv[lib]
 			if s == nil {
 				continue
@@ -62,7 +63,7 @@ func runDeflate(res *Results, plan Plan) {
 		s.stop()
 	}
 	srv = nil
-	for i, lib := range wsLibs {
+	for i, lib := range deflateLibs {
 		s, err := startServer(lib, "broadcast", *basePort+600+10*i, 64<<20, "-compress")
 		if err != nil {
 			log.Printf("%v", err)
@@ -90,11 +91,12 @@ func deflateWarm(plan Plan) time.Duration { return max(plan.Warm, time.Second) }
 
 // deflateHow says how each server is configured for compression.
 var deflateHow = map[string]string{
-	"wesos":   "`AcceptOptions.Compression: &CompressionOptions{}`: no context takeover, flate.BestSpeed (compress/flate), messages under 256 B sent plain; text is checked as UTF-8 as it streams",
-	"gorilla": "`Upgrader.EnableCompression`: no context takeover (its only mode), level 1 (compress/flate), every message compressed; broadcast through `PreparedMessage`",
-	"coder":   "`CompressionNoContextTakeover`: flate.BestSpeed (compress/flate), messages under 512 B sent plain; broadcast compresses per subscriber",
-	"gobwas":  "`wsflate.Extension{Parameters: wsflate.DefaultParameters}` (no context takeover), compress/flate at BestSpeed (its README's helper uses level 9), every message compressed; broadcast compresses once",
-	"gws":     "`PermessageDeflate{Enabled: true}`: no context takeover, BestSpeed with klauspost/compress, messages under 512 B sent plain; broadcast through `Broadcaster` (compresses once)",
+	"wesos":           "`AcceptOptions.Compression: &CompressionOptions{}`: no context takeover, flate.BestSpeed (compress/flate), messages under 256 B sent plain; text is checked as UTF-8 as it streams",
+	"wesos+klauspost": "as wesos, with `Flate: kflate.Flate{}`: klauspost/compress at BestSpeed (the kflate module)",
+	"gorilla":         "`Upgrader.EnableCompression`: no context takeover (its only mode), level 1 (compress/flate), every message compressed; broadcast through `PreparedMessage`",
+	"coder":           "`CompressionNoContextTakeover`: flate.BestSpeed (compress/flate), messages under 512 B sent plain; broadcast compresses per subscriber",
+	"gobwas":          "`wsflate.Extension{Parameters: wsflate.DefaultParameters}` (no context takeover), compress/flate at BestSpeed (its README's helper uses level 9), every message compressed; broadcast compresses once",
+	"gws":             "`PermessageDeflate{Enabled: true}`: no context takeover, BestSpeed with klauspost/compress, messages under 512 B sent plain; broadcast through `Broadcaster` (compresses once)",
 }
 
 func renderDeflate(b *strings.Builder, res *Results) {
@@ -116,8 +118,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 			{metric{"Round trip p50, µs (lower is better)", false, sig}, func(e *stats.Echo) float64 { return e.P50us }, false},
 			{metric{"Round trip p99, µs (lower is better)", false, sig}, func(e *stats.Echo) float64 { return e.P99us }, false},
 		}
-		cols := append([]string{}, wsLibs...)
-		cols = append(cols, "best peer")
+		cols := append(slices.Clone(deflateLibs), "best peer")
 		for _, m := range metrics {
 			fmt.Fprintf(b, "### Compressed echo: %s\n\n", m.name)
 			header(b, "connections × size × in flight", cols)
@@ -133,7 +134,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 						marks[lib] = marksOf(m.tp, e.LoadCPU, e.OtherCPU, e.Seconds)
 					}
 				}
-				fmt.Fprintf(b, "| %s | %s |\n", k, strings.Join(peerCells(vals, marks, m.metric), " | "))
+				fmt.Fprintf(b, "| %s | %s |\n", k, strings.Join(peerCellsOf(deflateLibs, vals, marks, m.metric), " | "))
 			}
 			b.WriteString("\n")
 		}
@@ -143,7 +144,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 		fmt.Fprintf(b, "### Compressed broadcast to %s subscribers\n\n", commas(float64(p.DeflateSubs), 0))
 		fmt.Fprintf(b, "As the broadcast above, with %s JSON messages sent compressed and every server compressing what it relays; %d in flight. Receivers verify each delivery whole (a payload byte-identical to one already inflated and checked is not inflated again). Server CPU is divided by subscriber deliveries.\n\n",
 			sizeName(int64(p.DeflateSize)), p.DeflateWindow)
-		broadcastTable(b, res.DeflateBroadcast)
+		broadcastTable(b, res.DeflateBroadcast, deflateLibs)
 	}
 
 	// What each server negotiated and sent.
@@ -166,7 +167,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 	}
 	header(b, "server", cols)
 	var warn []string
-	for _, lib := range wsLibs {
+	for _, lib := range deflateLibs {
 		ext := ""
 		cells := []string{deflateHow[lib]}
 		var sizeCells []string
@@ -213,7 +214,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 	}
 	b.WriteString("\n")
 	for _, k := range res.DeflateOrder {
-		for _, lib := range wsLibs {
+		for _, lib := range deflateLibs {
 			e := res.DeflateEcho[k.String()][lib]
 			switch {
 			case e == nil:
@@ -224,7 +225,7 @@ func renderDeflate(b *strings.Builder, res *Results) {
 			}
 		}
 	}
-	for _, lib := range wsLibs {
+	for _, lib := range deflateLibs {
 		if x := res.DeflateBroadcast[lib]; x != nil && x.Error != "" {
 			warn = append(warn, fmt.Sprintf("compressed broadcast, %s: %s", lib, x.Error))
 		}
@@ -257,6 +258,18 @@ func targetsStormDeflate(b *strings.Builder, res *Results, yes func(bool) string
 			fmt.Fprintf(b, "| storm: server peak RSS ≤ 1.0× | %.2f | %s |\n", rss["wesos"]/bv, yes(rss["wesos"]/bv <= 1.0))
 		}
 	}
+	for _, who := range []string{"wesos", "wesos+klauspost"} {
+		targetsDeflate(b, res, who, yes)
+	}
+}
+
+// targetsDeflate adds the targets of the compressed scenarios for the
+// server who (a wesos column) to the targets table.
+func targetsDeflate(b *strings.Builder, res *Results, who string, yes func(bool) string) {
+	suffix := ""
+	if who != "wesos" {
+		suffix = " (" + who + ")"
+	}
 	for _, t := range []struct {
 		name string
 		get  func(*stats.Echo) float64
@@ -270,7 +283,7 @@ func targetsStormDeflate(b *strings.Builder, res *Results, yes func(bool) string
 		met, n := 0, 0
 		for _, k := range res.DeflateOrder {
 			row := res.DeflateEcho[k.String()]
-			if row["wesos"] == nil || row["wesos"].Error != "" {
+			if row[who] == nil || row[who].Error != "" {
 				continue
 			}
 			vals := map[string]float64{}
@@ -283,7 +296,7 @@ func targetsStormDeflate(b *strings.Builder, res *Results, yes func(bool) string
 			if !ok {
 				continue
 			}
-			r := vals["wesos"] / bv
+			r := vals[who] / bv
 			n++
 			if t.pass(r) {
 				met++
@@ -291,10 +304,10 @@ func targetsStormDeflate(b *strings.Builder, res *Results, yes func(bool) string
 			rs = append(rs, fmt.Sprintf("%s: %.2f", k, r))
 		}
 		if n > 0 {
-			fmt.Fprintf(b, "| %s | %s | %s %d of %d rows |\n", t.name, strings.Join(rs, "; "), yes(met == n), met, n)
+			fmt.Fprintf(b, "| %s%s | %s | %s %d of %d rows |\n", t.name, suffix, strings.Join(rs, "; "), yes(met == n), met, n)
 		}
 	}
-	if w := res.DeflateBroadcast["wesos"]; w != nil && w.Error == "" {
+	if w := res.DeflateBroadcast[who]; w != nil && w.Error == "" {
 		d := map[string]float64{}
 		for lib, x := range res.DeflateBroadcast {
 			if x != nil && x.Error == "" {
@@ -302,7 +315,7 @@ func targetsStormDeflate(b *strings.Builder, res *Results, yes func(bool) string
 			}
 		}
 		if _, bv, ok := best(d, true); ok {
-			fmt.Fprintf(b, "| compressed broadcast: deliveries/s ≥ 2× | %.2f | %s |\n", w.DeliveriesPerS/bv, yes(w.DeliveriesPerS/bv >= 2))
+			fmt.Fprintf(b, "| compressed broadcast: deliveries/s ≥ 2×%s | %.2f | %s |\n", suffix, w.DeliveriesPerS/bv, yes(w.DeliveriesPerS/bv >= 2))
 		}
 	}
 }

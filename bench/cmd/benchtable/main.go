@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,11 @@ import (
 // on net/http, say) is one line here plus its file in servers/ registering
 // the same name. Only peers are ever the "best peer".
 var wsLibs = []string{"wesos", "gorilla", "coder", "gobwas", "gws"}
+
+// deflateLibs are the columns of the compressed scenarios: wsLibs, with
+// wesos compressing through klauspost/compress (CompressionOptions.Flate,
+// the kflate module) beside wesos on compress/flate.
+var deflateLibs = slices.Insert(slices.Clone(wsLibs), 1, "wesos+klauspost")
 
 var (
 	libs  = append(append([]string{}, wsLibs...), "raw")  // wsLibs and the naive raw-TCP echo (not a peer)

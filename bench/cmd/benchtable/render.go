@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -109,9 +110,14 @@ func cell(v float64, has bool, bv float64, bok bool, f func(float64) string, mar
 // any) and its ratio to the best peer, then the best peer's name ("—" if no
 // peer has a value).
 func peerCells(vals map[string]float64, marks map[string]string, m metric) []string {
+	return peerCellsOf(wsLibs, vals, marks, m)
+}
+
+// peerCellsOf is peerCells for the servers cols.
+func peerCellsOf(cols []string, vals map[string]float64, marks map[string]string, m metric) []string {
 	bl, bv, bok := best(vals, m.higher)
-	cells := make([]string, 0, len(wsLibs)+1)
-	for _, lib := range wsLibs {
+	cells := make([]string, 0, len(cols)+1)
+	for _, lib := range cols {
 		v, has := vals[lib]
 		cells = append(cells, cell(v, has, bv, bok, m.format, marks[lib]))
 	}
@@ -321,15 +327,13 @@ func renderBroadcast(b *strings.Builder, res *Results) {
 	fmt.Fprintf(b, "## Broadcast to %s subscribers\n\n", commas(float64(p.Subs), 0))
 	fmt.Fprintf(b, "One publisher connection sends %d B messages to the broadcast server, which relays each to every connection (the %s subscribers and the publisher). The publisher keeps %d messages in flight, a message counting as done when every subscriber has it; latency is publish → receipt at each subscriber (timestamp inside the message). Warm-up %v, %v measured; server CPU is divided by subscriber deliveries.\n\n",
 		p.BcastSize, commas(float64(p.Subs), 0), p.Window, p.Warm, p.Dur)
-	broadcastTable(b, res.Broadcast)
+	broadcastTable(b, res.Broadcast, wsLibs)
 }
 
 // broadcastTable writes the table of a broadcast scenario: a row per
-// metric, a column per server and the best peer.
-func broadcastTable(b *strings.Builder, results map[string]*stats.Broadcast) {
-	cols := append([]string{}, wsLibs...)
-	cols = append(cols, "best peer")
-	header(b, "", cols)
+// metric, a column per server of libs and the best peer.
+func broadcastTable(b *strings.Builder, results map[string]*stats.Broadcast, libs []string) {
+	header(b, "", append(slices.Clone(libs), "best peer"))
 	rows := []struct {
 		metric
 		get func(*stats.Broadcast) float64
@@ -348,7 +352,7 @@ func broadcastTable(b *strings.Builder, results map[string]*stats.Broadcast) {
 				marks[lib] = marksOf(r.tp, x.LoadCPU, x.OtherCPU, x.Seconds)
 			}
 		}
-		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(peerCells(vals, marks, r.metric), " | "))
+		fmt.Fprintf(b, "| %s | %s |\n", r.name, strings.Join(peerCellsOf(libs, vals, marks, r.metric), " | "))
 	}
 	b.WriteString("\n")
 }
