@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"context"
 	"errors"
 	"os"
 	"time"
@@ -13,8 +12,8 @@ import (
 // relay) and receives them in bursts would otherwise make one write(2) per
 // answer, and on small messages that system call is most of the server's
 // CPU time. So a small frame written while the reader still has received
-// bytes in its buffer — more messages it is about to hand out — is kept in
-// c.out instead of going out at once. What is kept leaves in one write:
+// bytes in its buffer — more messages it is about to hand out — is kept by
+// the transport instead of going out at once. What is kept leaves in one write:
 //
 //   - when the reader runs out of buffered input and is about to wait for
 //     more (beforeWait), which in a request/response loop is right after
@@ -34,151 +33,131 @@ import (
 // flushDelay bounds how long a kept frame waits for its burst to end.
 const flushDelay = 250 * time.Microsecond
 
-// emit sends the frame b, or keeps it in c.out to leave with the frames that
-// follow. The caller holds the frame lock.
-func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
-	keep := op != opClose && op != opPing && len(b) <= writeBufSize && c.rmore.Load()
-	if len(c.out) > 0 && len(c.out)+len(b) > cap(c.out) {
+// send writes the frame b, or, if mayKeep and the reader has more input,
+// keeps it to leave with the frames that follow. It returns how many bytes
+// of b left or are kept: on an error, 0 says that none did (b is then not
+// kept either, and frames kept before it that did not leave stay kept, if
+// the error is a deadline's, for the connection to go on). The caller holds
+// the frame lock.
+func (s *sock) send(b []byte, mayKeep bool) (int, error) {
+	keep := mayKeep && len(b) <= writeBufSize && s.rmore.Load()
+	if s.outLen > 0 && int(s.outLen)+len(b) > writeBufSize {
 		// b does not fit with what is kept: that goes first.
-		if err := c.flushLocked(ctx); err != nil {
-			return err
+		if _, err := s.sendOut(0); err != nil {
+			return 0, err
 		}
 	}
 	if keep {
-		if c.outp == nil {
-			c.outp = getWriteBuf()
-			c.out = (*c.outp)[:0]
-		}
-		first := len(c.out) == 0
-		c.out = append(c.out, b...)
+		first := s.outLen == 0
+		s.appendOut(b)
 		// outPending before the timer: a timer that fires at once must
 		// find the frame pending, or it returns and nothing sends it.
-		c.outPending.Store(true)
+		s.outPending.Store(true)
 		if first {
-			c.armFlush()
+			s.armFlush()
 		}
-		if c.rmore.Load() {
-			return nil
+		if s.rmore.Load() {
+			return len(b), nil
 		}
 		// The reader ran out of input meanwhile and may have missed
 		// what is kept: send it now.
-		return c.sendOut(ctx, len(b), op)
+		return s.sendOut(len(b))
 	}
-	if len(c.out) > 0 {
+	if s.outLen > 0 {
 		// What is kept and this frame, in one write.
-		c.out = append(c.out, b...)
-		return c.sendOut(ctx, len(b), op)
+		s.appendOut(b)
+		return s.sendOut(len(b))
 	}
-	c.wdl.arm(ctx)
-	n, err := c.sockWrite(b)
-	return c.writeError(ctx, int64(n), err, op)
+	return s.t.write(s, b)
 }
 
-// flushLocked sends what is kept, if anything. The caller holds the frame lock.
-func (c *Conn) flushLocked(ctx context.Context) error {
-	if len(c.out) == 0 {
+// appendOut adds b, which fits, to the frames kept.
+func (s *sock) appendOut(b []byte) {
+	if s.outp == nil {
+		s.outp = getWriteBuf()
+	}
+	s.outLen += int32(copy((*s.outp)[s.outLen:], b))
+}
+
+// flush sends what is kept, if anything. The caller holds the frame lock.
+func (s *sock) flush() error {
+	if s.outLen == 0 {
 		return nil
 	}
-	return c.sendOut(ctx, 0, opBinary)
+	_, err := s.sendOut(0)
+	return err
 }
 
-// sendOut writes c.out, whose last tail bytes are a frame of opcode op not
-// sent before (tail is 0 for a flush of kept frames only). If ctx stops the
-// write before any byte of that frame left, the frame is taken back and its
-// caller gets ctx.Err() with the connection usable, as for a write that was
-// never coalesced; the kept frames that did not leave stay kept. Any other
-// failure breaks the stream, so it closes the connection. The caller holds
-// the frame lock.
-func (c *Conn) sendOut(ctx context.Context, tail int, op opcode) error {
-	c.wdl.arm(ctx)
-	n, err := c.sockWrite(c.out)
-	if err == nil {
-		c.releaseOut()
-		return c.noteWritten(op)
+// sendOut writes the frames kept, whose last tail bytes are a frame not
+// sent before (tail is 0 for a flush of kept frames only), and returns how
+// many bytes of that frame left. If a deadline stops the write before any
+// byte of that frame left, the frames kept that did not leave stay kept
+// (the caller decides whether the connection goes on, as for a write that
+// was never coalesced). The caller holds the frame lock.
+func (s *sock) sendOut(tail int) (int, error) {
+	out := (*s.outp)[:s.outLen]
+	n, err := s.t.write(s, out)
+	kept := len(out) - tail
+	if err == nil || n > kept || !errors.Is(err, os.ErrDeadlineExceeded) {
+		s.releaseOut()
+		return max(n-kept, 0), err
 	}
-	kept := len(c.out) - tail
-	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) && n <= kept && !c.isClosed() {
-		c.out = c.out[:copy(c.out, c.out[n:kept])]
-		if len(c.out) == 0 {
-			c.releaseOut()
-		} else {
-			c.armFlush()
-		}
-		return ctx.Err()
+	s.outLen = int32(copy(out, out[n:kept]))
+	if s.outLen == 0 {
+		s.releaseOut()
+	} else {
+		s.armFlush()
 	}
-	c.releaseOut()
-	if c.isClosed() {
-		return errClosed
-	}
-	return c.breakWrite(ctx, err)
+	return 0, err
 }
 
 // releaseOut gives the (sent) output buffer back to the pool, so that an
 // idle connection holds none. The caller holds the frame lock.
-func (c *Conn) releaseOut() {
-	c.outPending.Store(false)
-	if c.outp != nil {
-		putWriteBuf(c.outp)
-		c.outp, c.out = nil, nil
+func (s *sock) releaseOut() {
+	s.outPending.Store(false)
+	s.outLen = 0
+	if s.outp != nil {
+		putWriteBuf(s.outp)
+		s.outp = nil
 	}
 }
 
 // armFlush makes sure what is kept leaves within flushDelay. The caller
 // holds the frame lock.
-func (c *Conn) armFlush() {
-	if c.flushTimer == nil {
-		c.flushTimer = time.AfterFunc(flushDelay, c.flushLater)
+func (s *sock) armFlush() {
+	if s.flushTimer == nil {
+		s.flushTimer = time.AfterFunc(flushDelay, s.flushLater)
 		return
 	}
-	c.flushTimer.Reset(flushDelay)
+	s.flushTimer.Reset(flushDelay)
 }
 
-// flushLater is the flush timer's: it sends what is still kept. A writer
-// holding the frame lock may be blocked on a peer that does not read; the flush
-// then waits for it, or for the connection to close.
-func (c *Conn) flushLater() {
-	if !c.outPending.Load() {
-		return
-	}
-	if !c.lockUnlessClosed(lockFrame) {
-		return
-	}
-	defer c.unlock(lockFrame)
-	if !c.wclosed {
-		c.logDropped("flushing coalesced frames", c.flushLocked(context.Background()))
+// flushLater is the flush timer's: it has the owner send what is still
+// kept. A writer holding the frame lock may be blocked on a peer that does
+// not read; the flush then waits for it, or for the connection to close.
+func (s *sock) flushLater() {
+	if s.outPending.Load() {
+		s.owner.flushKept(true)
 	}
 }
 
-// unlockRead ends a read call: it records whether received bytes wait in
-// the read buffer, which is what lets writes made meanwhile be kept, and
-// releases readMu.
-func (c *Conn) unlockRead() {
-	if more := c.rpos < c.rend; more != c.rmore.Load() {
-		c.rmore.Store(more)
+// noteUnread records, as a read call ends, whether received bytes wait in
+// the read buffer, which is what lets writes made meanwhile be kept.
+func (s *sock) noteUnread() {
+	if more := s.rpos < s.rend; more != s.rmore.Load() {
+		s.rmore.Store(more)
 	}
-	c.readMu.Unlock()
 }
 
 // beforeWait is called by the reader before it blocks for input: nothing
 // it has buffered is left to hand out, so what writes kept goes now. If a
-// writer holds the frame lock, that writer sees rmore unset and sends it (or the
-// flush timer does): the reader never waits for a writer.
-func (c *Conn) beforeWait() {
-	if c.rmore.Load() {
-		c.rmore.Store(false)
+// writer holds the frame lock, that writer sees rmore unset and sends it
+// (or the flush timer does): the reader never waits for a writer.
+func (s *sock) beforeWait() {
+	if s.rmore.Load() {
+		s.rmore.Store(false)
 	}
-	if !c.outPending.Load() {
-		return
+	if s.outPending.Load() {
+		s.owner.flushKept(false)
 	}
-	if !c.wl.tryLock(lockFrame) {
-		return
-	}
-	if !c.wclosed {
-		if err := c.flushLocked(c.readContext()); err != nil && c.readContext().Err() == nil {
-			// (A flush stopped by the read's context keeps the frames
-			// for later: nothing is lost.)
-			c.logDropped("flushing coalesced frames", err)
-		}
-	}
-	c.unlock(lockFrame)
 }

@@ -103,36 +103,38 @@ func (cfg connConfig) withDefaults() connConfig {
 // and close frames still pass between the fragments of a message being
 // written.
 type Conn struct {
-	// The transport: the socket, the read buffer, output coalescing and
-	// the direct system-call paths (sock.go). Everything below is
-	// protocol.
+	// The transport: the socket, the read buffer and the frames kept for
+	// coalescing (sock.go). Everything below is protocol.
 	sock
 
 	// What the handshake settled and the options keep.
+	client    bool
 	proto     string
 	cfg       connOptions
 	readLimit atomic.Int64
 	ka        *keepAlive // nil unless the KeepAlive option is set
+	// permessage-deflate, when negotiated, both ways. (The decompressor
+	// of the message being read and its state are in deflate: a Conn
+	// without compression does not carry them.)
+	deflate *deflateState
 
 	// Reading; owned by whoever holds readMu.
 	readMu    sync.Mutex
 	rctx      context.Context // the context of the read in progress
 	rdl       ctxDeadline     // rctx's watch on the read deadline
 	readErr   error           // sticky: the connection can no longer be read
+	rgen      atomic.Uint64   // the message being read, for its Body handles (handle.go)
 	frame     header          // the data frame being read
 	frameLeft int64           // its unread payload bytes
 	maskPos   int
 	msgLen    int64
-	// The one-byte fields side by side, which saves padding: a Conn of at
-	// most 640 bytes takes a 640-byte slot instead of 704.
-	msgOpen       bool // a data message is being read (its final frame is not done)
-	msgText       bool
-	msgCompressed bool // the message being read is compressed
-	msgBroken     bool // its decompression was interrupted and cannot resume
+	msgOpen   bool // a data message is being read (its final frame is not done)
+	msgText   bool
+	// The message being read is compressed; msgBroken: its decompression
+	// was interrupted and cannot resume.
+	msgCompressed bool
+	msgBroken     bool
 	utf8          utf8Validator
-	client        bool
-	wclosed       bool          // a close frame has been written (guarded by the frame lock)
-	rgen          atomic.Uint64 // the message being read, for its Body handles (handle.go)
 	// What an interrupted Read had read of the open message, for the next
 	// Read to complete, or nil. (Both pointers: these are rare.)
 	partial *partialRead
@@ -140,19 +142,15 @@ type Conn struct {
 	// nil.
 	pong *[]byte
 
-	// permessage-deflate, when negotiated, both ways. (The decompressor of
-	// the message being read and its state are in deflate: a Conn without
-	// compression does not carry them.)
-	deflate *deflateState
-
 	// Writing. The message lock (lockMsg) is held by a data message from
 	// its first frame to its last, the frame lock (lockFrame) for each
 	// frame; waiting for them honours a context (wlock.go).
-	wl   writeLocks
-	wdl  ctxDeadline // the write context's watch on the write deadline
-	mw   messageWriter
-	wgen atomic.Uint64 // the message being written, for its Writer handles (handle.go)
-	rng  *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
+	wl      writeLocks
+	wdl     ctxDeadline // the write context's watch on the write deadline
+	wclosed bool        // a close frame has been written (guarded by the frame lock)
+	mw      messageWriter
+	wgen    atomic.Uint64 // the message being written, for its Writer handles (handle.go)
+	rng     *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
 
 	// Closing.
 	closeMu   sync.Mutex
@@ -178,7 +176,7 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	if deflate != nil {
 		deflate.src.c = c
 	}
-	c.initSock(nc, cfg.ownSocket, buffered)
+	c.initSock(nc, cfg.ownSocket, buffered, c)
 	c.readLimit.Store(cfg.readLimit)
 	c.mw.c = c
 	c.rdl.c = c
@@ -193,6 +191,65 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 		startKeepAlive(c, cfg.keepAlive, cfg.keepTimeout)
 	}
 	return c
+}
+
+// received notes that bytes arrived, for the keepalive (sockOwner).
+func (c *Conn) received() {
+	if c.ka != nil {
+		c.ka.alive()
+	}
+}
+
+// flushKept sends the frames the transport kept (sockOwner): it takes the
+// frame lock, at once (wait false: the reader, about to wait, leaves them
+// to the writer that holds it) or waiting for it (the flush timer), and
+// reports what fails to the ErrorLog, since no caller sees it.
+func (c *Conn) flushKept(wait bool) {
+	ctx := context.Background()
+	if wait {
+		if !c.lockUnlessClosed(lockFrame) {
+			return
+		}
+	} else {
+		if !c.wl.tryLock(lockFrame) {
+			return
+		}
+		ctx = c.readContext()
+	}
+	if !c.wclosed {
+		if err := c.flushLocked(ctx); err != nil && ctx.Err() == nil {
+			// (A flush stopped by the read's context keeps the frames
+			// for later: nothing is lost.)
+			c.logDropped("flushing coalesced frames", err)
+		}
+	}
+	c.unlock(lockFrame)
+}
+
+// emit sends the frame b of opcode op, or has the transport keep it to
+// leave with the frames that follow (coalesce.go). The caller holds the
+// frame lock.
+func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
+	c.wdl.arm(ctx)
+	n, err := c.send(b, op != opClose && op != opPing)
+	return c.writeError(ctx, int64(n), err, op)
+}
+
+// flushLocked sends what the transport kept, if anything. The caller holds
+// the frame lock.
+func (c *Conn) flushLocked(ctx context.Context) error {
+	if c.outLen == 0 {
+		return nil
+	}
+	c.wdl.arm(ctx)
+	return c.writeError(ctx, 0, c.flush(), opBinary)
+}
+
+// unlockRead ends a read call: the transport records whether received
+// bytes wait to be handed out, and readMu is released.
+func (c *Conn) unlockRead() {
+	c.noteUnread()
+	c.readMu.Unlock()
 }
 
 // Subprotocol returns the subprotocol negotiated in the handshake, or "".

@@ -205,18 +205,21 @@
 //   - Transport (sock.go, sock_linux.go, sock_other.go, coalesce.go;
 //     the sock type embedded in Conn): owns the socket. The net.Conn, the
 //     read buffer and its pool (taken only while there are bytes to parse),
-//     the write buffer pools, the frames kept to leave together
-//     (coalescing), and on Linux the
-//     descriptor: reads and writes made with system calls of its own, the
-//     idle wait that holds no buffer, readv of a payload with what follows
-//     it. The portable path, over any net.Conn (TLS, HTTP/2 streams,
-//     wrapping listeners, in-memory pipes, other systems), uses only Read,
-//     Write and the deadlines. Its methods for the layer above: buffered,
-//     peek, discard, take, fill, readLarge (reads); emit, flushLocked,
-//     sockWrite (writes); closeSock. Stack-depth tuning lives here too (no
-//     defer on the small paths, //go:noinline where a frame would grow its
-//     caller's), guarded by stack_norace_test.go. Goes here: a new system
-//     call path, another platform, buffer sizes, when frames are joined.
+//     the write buffer pools and the frames kept to leave together
+//     (coalescing). How bytes move is its seam, the transport interface,
+//     with two implementations chosen when the Conn is made: portable,
+//     over any net.Conn (TLS, HTTP/2 streams, wrapping listeners,
+//     in-memory pipes, other systems), which uses only Read, Write and the
+//     deadlines; and direct, on Linux over a plain socket: reads and writes
+//     made with system calls of its own, the idle wait that holds no
+//     buffer, readv of a payload with what follows it. Its methods for the
+//     layer above: buffered, peek, discard, take, fill, readLarge (reads);
+//     send, flush, writeVec, writeConn (writes); closeSock. It calls back
+//     through sockOwner: bytes arrived (keepalive), send what is kept under
+//     the frame lock. Stack-depth tuning lives here too (no defer on the
+//     small paths, //go:noinline where a frame would grow its caller's),
+//     guarded by stack_norace_test.go. Goes here: a new system call path,
+//     another platform, buffer sizes, when frames are joined.
 //   - Protocol (Conn: conn.go, read.go, write.go, close.go, deflate.go,
 //     utf8.go, frame.go, keepalive.go, handle.go, wlock.go): RFC 6455 and
 //     7692 state. Frames and fragments, control frames between fragments,

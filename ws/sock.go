@@ -2,15 +2,22 @@ package ws
 
 // The transport layer: sock owns the socket under a Conn. It holds the
 // net.Conn, the read buffer (taken from a pool only while there are bytes to
-// parse), the output kept for coalescing (coalesce.go) and, on Linux, the
-// descriptor (sock_linux.go: reads and writes made directly, the idle wait
-// without a buffer). The protocol above it (Conn) sees buffered bytes
-// (peek, discard, buffered), asks for more (fill, readLarge) and hands it
-// whole frames to write (emit, coalesce.go). Two paths sit behind those
-// methods: the direct one, chosen at construction where the net.Conn is a
-// plain socket on Linux, and the portable one over any net.Conn (TLS,
-// HTTP/2 streams, wrapping listeners, in-memory pipes, other systems),
-// which only ever calls Read, Write and the deadlines.
+// parse) and the output kept for coalescing (coalesce.go). The protocol
+// above it (Conn) sees buffered bytes (peek, discard, take, buffered), asks
+// for more (fill, readLarge) and hands it whole frames to write (send,
+// writeVec, writeConn); the transport calls back into the protocol through
+// sockOwner.
+//
+// How bytes move is the transport's seam: two implementations sit behind
+// it, chosen once, when the sock is made.
+//
+//   - portable (this file) goes through any net.Conn (TLS, HTTP/2 streams,
+//     wrapping listeners, in-memory pipes, other systems) and only ever
+//     calls its Read, Write and deadlines;
+//   - direct (sock_linux.go), on Linux where the net.Conn is a plain
+//     socket, reads and writes its descriptor itself: the idle wait holds
+//     no read buffer, a large payload read takes what follows it in the
+//     same readv, and writes make the system call directly.
 //
 // The stack-depth tuning lives here: an idle handler's goroutine keeps its
 // first 2 KiB stack only while the deepest call it ever made fits, so the
@@ -25,59 +32,95 @@ import (
 	"time"
 )
 
-// sock is the transport of a Conn, embedded in it. The read side is owned
-// by the reader (Conn.readMu); out, outp and flushTimer are guarded by the
-// frame lock.
-type sock struct {
-	nc net.Conn
-	sockDirect
-
-	// The read buffer: nil while the connection waits for data (on the
-	// direct path), rbufp its pool entry. Bytes rbuf[rpos:rend] are
-	// received and not yet parsed.
-	rbuf  []byte
-	rbufp *[]byte
-	rpos  int
-	rend  int
-
-	// Output coalescing (coalesce.go).
-	out        []byte      // frames kept, to leave together
-	outp       *[]byte     // out's pool entry
-	flushTimer *time.Timer // sends out at the latest flushDelay after it began
-	outPending atomic.Bool // out holds frames
-	rmore      atomic.Bool // the reader has received bytes left to hand out
+// transport is how a sock moves bytes: the seam between the portable and
+// the direct implementation. Each method works on the sock s, which holds
+// the state both share (the net.Conn, the read buffer); the direct one
+// keeps its own in s.directState.
+type transport interface {
+	// awaitInput readies s to read when nothing is buffered: the
+	// portable transport takes a read buffer and leaves the wait to
+	// nc.Read; the direct one waits holding no buffer and reads what
+	// came (noting it to the owner).
+	awaitInput(s *sock) error
+	// readLarge reads payload into p, at least readBufSize long, with
+	// nothing buffered, bypassing the read buffer.
+	readLarge(s *sock, p []byte) (int, error)
+	// write writes b, waiting for room within the write deadline.
+	write(s *sock, b []byte) (int, error)
+	// close closes the socket.
+	close(s *sock) error
 }
 
-// initSock readies s over nc, with buffered the bytes already read from it
-// (after a handshake). own: nothing but the Conn will close nc (it came from
-// a hijack or from Dial's own dialer), so writes may go to its descriptor
-// directly.
-func (s *sock) initSock(nc net.Conn, own bool, buffered []byte) {
-	s.nc = nc
-	// Reads go to the socket itself only where that is what nc's Read
-	// does: a wrapper that has a SyscallConn may still add to its Read.
-	s.initDirect(nc, own)
+// sockOwner is what the transport asks of the protocol above it (a Conn).
+type sockOwner interface {
+	// received notes that bytes arrived (the keepalive's clock).
+	received()
+	// flushKept sends the frames the transport kept, under the
+	// protocol's frame lock. The reader calls it before it waits (wait
+	// false: if a writer holds the lock, that writer sends them), the
+	// flush timer with wait true.
+	flushKept(wait bool)
+}
+
+// sock is the transport of a Conn, embedded in it. The read side is owned
+// by the reader (Conn.readMu); the output kept (outp, outLen, flushTimer)
+// is guarded by the owner's frame lock.
+type sock struct {
+	nc    net.Conn
+	t     transport // portable or direct, chosen by initSock
+	owner sockOwner
+	directState
+
+	// The read buffer, a pool entry (or, after a handshake that read
+	// ahead, a buffer of its own); nil while the connection waits for data
+	// (in the direct transport). Bytes (*rbuf)[rpos:rend] are received and
+	// not yet parsed.
+	rbuf *[]byte
+	rpos int32
+	rend int32
+
+	// Output coalescing (coalesce.go).
+	outp       *[]byte     // frames kept, to leave together: (*outp)[:outLen]
+	outLen     int32       //
+	outPending atomic.Bool // outLen > 0, for the flush timer and the reader
+	rmore      atomic.Bool // the reader has received bytes left to hand out
+	flushTimer *time.Timer // sends out at the latest flushDelay after it began
+}
+
+// initSock readies s over nc for owner, with buffered the bytes already
+// read from it (after a handshake). own: nothing but the Conn will close nc
+// (it came from a hijack or from Dial's own dialer), so writes may go to its
+// descriptor directly.
+func (s *sock) initSock(nc net.Conn, own bool, buffered []byte, owner sockOwner) {
+	s.nc, s.owner = nc, owner
+	s.t = s.newTransport(nc, own)
 	if len(buffered) > 0 {
 		size := max(readBufSize, len(buffered))
-		s.rbuf = make([]byte, size)
-		s.rend = copy(s.rbuf, buffered)
+		b := make([]byte, size)
+		s.rbuf = &b
+		s.rend = int32(copy(b, buffered))
 	}
 }
 
 // buffered returns how many received bytes wait to be parsed.
-func (s *sock) buffered() int { return s.rend - s.rpos }
+func (s *sock) buffered() int { return int(s.rend - s.rpos) }
 
 // peek returns the received bytes not yet parsed; valid until the next
 // fill.
-func (s *sock) peek() []byte { return s.rbuf[s.rpos:s.rend] }
+func (s *sock) peek() []byte {
+	if s.rbuf == nil {
+		return nil
+	}
+	return (*s.rbuf)[s.rpos:s.rend]
+}
 
 // discard consumes n bytes of peek.
-func (s *sock) discard(n int) { s.rpos += n }
+func (s *sock) discard(n int) { s.rpos += int32(n) }
 
 // take copies received bytes into p and consumes them.
 func (s *sock) take(p []byte) int {
-	n := copy(p, s.rbuf[s.rpos:s.rend])
-	s.rpos += n
+	n := copy(p, (*s.rbuf)[s.rpos:s.rend])
+	s.rpos += int32(n)
 	return n
 }
 
@@ -93,104 +136,45 @@ func (s *sock) writeConn(b []byte) (int, error) { return s.nc.Write(b) }
 func (s *sock) setReadDeadline(t time.Time)  { s.nc.SetReadDeadline(t) }
 func (s *sock) setWriteDeadline(t time.Time) { s.nc.SetWriteDeadline(t) }
 
-// closeSock closes the socket, once the direct writes in progress are done.
-func (s *sock) closeSock() error {
-	s.releaseFd()
-	return s.nc.Close()
-}
+// closeSock closes the socket.
+func (s *sock) closeSock() error { return s.t.close(s) }
 
 // readLarge reads into p, at least readBufSize long and with nothing
-// buffered, bypassing the read buffer: directly (with the bytes that follow
-// p, readAhead) where it can, else through nc.
-func (c *Conn) readLarge(p []byte) (int, error) {
-	c.beforeWait()
-	var n int
-	var err error
-	if c.direct() {
-		n, err = c.readAhead(p)
-	} else if n, err = c.nc.Read(p); err == io.EOF {
-		err = io.ErrUnexpectedEOF // TCP ended inside the frame
-	}
-	if n > 0 && c.ka != nil {
-		c.ka.alive()
+// buffered, bypassing the read buffer. Before it waits, what writes kept
+// for later goes out (beforeWait).
+func (s *sock) readLarge(p []byte) (int, error) {
+	s.beforeWait()
+	n, err := s.t.readLarge(s, p)
+	if n > 0 {
+		s.owner.received()
 	}
 	return n, err
 }
 
-// readBufSize is the size of a connection's read buffer. Payload reads into
-// a caller's buffer at least this large bypass it.
-const readBufSize = 4096
-
-// readBufPool holds the read buffers of connections that wait for data. It
-// has no New: a miss in readIdle, at the bottom of the poller's callback,
-// is allocated by its caller, higher up the stack (an allocation can go
-// deep into the runtime, and a handler goroutine whose stack grows past
-// its first 2 KiB keeps the larger stack while its connection idles).
-var readBufPool sync.Pool
-
-// takeReadBuf gives the connection a read buffer, if it holds none.
-func (s *sock) takeReadBuf() {
-	if s.rbuf == nil && !s.pooledReadBuf() {
-		b := make([]byte, readBufSize)
-		s.rbufp, s.rbuf = &b, b
-	}
-}
-
-// pooledReadBuf gives the connection a read buffer from the pool and reports
-// whether the pool had one. The connection holds none.
-func (s *sock) pooledReadBuf() bool {
-	p, _ := readBufPool.Get().(*[]byte)
-	if p == nil {
-		return false
-	}
-	s.rbufp, s.rbuf = p, *p
-	return true
-}
-
-// releaseReadBuf gives the (empty) read buffer back to the pool.
-func (s *sock) releaseReadBuf() {
-	if s.rbufp != nil {
-		readBufPool.Put(s.rbufp)
-		s.rbufp = nil
-	}
-	s.rbuf = nil
-}
-
 // fill reads until at least need bytes are buffered. Before it waits, what
-// writes kept for later goes out (beforeWait, coalesce.go). (A method of
-// Conn for that hand-off and the keepalive's note that bytes came; a frame
-// less under the idle wait than a sock method called from one.)
-func (c *Conn) fill(need int) error {
-	if c.rend-c.rpos >= need {
+// writes kept for later goes out (beforeWait).
+func (s *sock) fill(need int) error {
+	if int(s.rend-s.rpos) >= need {
 		return nil
 	}
-	c.beforeWait()
-	if c.rpos == c.rend {
-		c.rpos, c.rend = 0, 0
-		if c.direct() {
-			// Nothing is buffered: wait for bytes while holding no
-			// buffer, so that an idle connection costs none.
-			c.releaseReadBuf()
-			if err := c.waitReadable(); err != nil {
-				return err
-			}
-			if c.ka != nil {
-				c.ka.alive()
-			}
+	s.beforeWait()
+	if s.rpos == s.rend {
+		s.rpos, s.rend = 0, 0
+		if err := s.t.awaitInput(s); err != nil {
+			return err
 		}
-	} else if len(c.rbuf)-c.rpos < need {
-		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
-		c.rpos = 0
+	} else if b := *s.rbuf; len(b)-int(s.rpos) < need {
+		s.rend = int32(copy(b, b[s.rpos:s.rend]))
+		s.rpos = 0
 	}
-	c.takeReadBuf()
-	for c.rend-c.rpos < need {
-		n, err := c.nc.Read(c.rbuf[c.rend:])
-		c.rend += n
-		if n > 0 && c.ka != nil {
-			c.ka.alive()
+	for int(s.rend-s.rpos) < need {
+		n, err := s.nc.Read((*s.rbuf)[s.rend:])
+		s.rend += int32(n)
+		if n > 0 {
+			s.owner.received()
 		}
 		if err != nil {
-			if c.rend-c.rpos >= need {
+			if int(s.rend-s.rpos) >= need {
 				return nil
 			}
 			if err == io.EOF {
@@ -202,6 +186,68 @@ func (c *Conn) fill(need int) error {
 		}
 	}
 	return nil
+}
+
+// portable is the transport over any net.Conn: Read, Write, the deadlines
+// and Close, nothing else. A connection keeps its read buffer while it
+// waits.
+type portable struct{}
+
+func (portable) awaitInput(s *sock) error {
+	s.takeReadBuf()
+	return nil
+}
+
+func (portable) readLarge(s *sock, p []byte) (int, error) {
+	n, err := s.nc.Read(p)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // TCP ended inside the frame
+	}
+	return n, err
+}
+
+func (portable) write(s *sock, b []byte) (int, error) { return s.nc.Write(b) }
+
+func (portable) close(s *sock) error { return s.nc.Close() }
+
+// readBufSize is the size of a connection's read buffer. Payload reads into
+// a caller's buffer at least this large bypass it.
+const readBufSize = 4096
+
+// readBufPool holds the read buffers of connections that wait for data. It
+// has no New: a miss in the direct transport's idle wait, at the bottom of
+// the poller's callback, is allocated by its caller, higher up the stack (an
+// allocation can go deep into the runtime, and a handler goroutine whose
+// stack grows past its first 2 KiB keeps the larger stack while its
+// connection idles).
+var readBufPool sync.Pool
+
+// takeReadBuf gives the connection a read buffer, if it holds none.
+func (s *sock) takeReadBuf() {
+	if s.rbuf == nil && !s.pooledReadBuf() {
+		b := make([]byte, readBufSize)
+		s.rbuf = &b
+	}
+}
+
+// pooledReadBuf gives the connection a read buffer from the pool and reports
+// whether the pool had one. The connection holds none.
+func (s *sock) pooledReadBuf() bool {
+	p, _ := readBufPool.Get().(*[]byte)
+	if p == nil {
+		return false
+	}
+	s.rbuf = p
+	return true
+}
+
+// releaseReadBuf gives the (empty) read buffer back to the pool, if it
+// came from there.
+func (s *sock) releaseReadBuf() {
+	if s.rbuf != nil && len(*s.rbuf) == readBufSize {
+		readBufPool.Put(s.rbuf)
+	}
+	s.rbuf = nil
 }
 
 // writeBufSize is the size of the pooled buffers that frames are assembled

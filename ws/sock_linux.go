@@ -1,20 +1,20 @@
 package ws
 
-// The Linux direct transport: the descriptor tricks of sock. Where the
-// net.Conn is a plain TCP or Unix socket (not a TLS or HTTP/2 stream, not a
-// wrapper, whose Read may add to the socket's), sock reads and writes its
-// descriptor itself:
+// The Linux direct transport. Where the net.Conn is a plain TCP or Unix
+// socket (not a TLS or HTTP/2 stream, not a wrapper, whose Read may add to
+// the socket's), the sock reads and writes its descriptor itself:
 //
 //   - the idle wait holds no read buffer: it waits in the poller's callback
 //     and takes a buffer from the pool only when bytes are there
-//     (waitReadable, readIdle);
+//     (awaitInput, readIdle);
 //   - a large payload read also reads what follows it, with one readv
-//     (readAhead);
-//   - writes make the write system call directly (sockWrite), a much
-//     shallower call chain than net.Conn.Write's, when nothing but the Conn
-//     can close the socket (a hijacked or self-dialed connection).
+//     (readLarge);
+//   - writes make the write system call directly (write), a much shallower
+//     call chain than net.Conn.Write's, when nothing but the Conn can close
+//     the socket (a hijacked or self-dialed connection).
 //
-// Everything else goes through net.Conn (sock.go), as on other systems.
+// The rest (reads that complete a frame, vectored writes, deadlines) goes
+// through net.Conn, as in the portable transport (sock.go).
 
 import (
 	"errors"
@@ -27,51 +27,53 @@ import (
 	"unsafe"
 )
 
-// sockDirect is what sock keeps of the socket's descriptor.
-type sockDirect struct {
-	raw     syscall.RawConn    // nil: no direct reads (the portable path)
+// directState is what the direct transport keeps in the sock.
+type directState struct {
+	raw     syscall.RawConn
 	rawRead func(uintptr) bool // rawReadFd, made once
 	rawP    []byte             // where readAheadFd reads payload
-	rawN    int                // what the RawConn callbacks read
-	rawErr  error
+	rawErr  error              // what the RawConn callbacks met
 	// The descriptor, for writes that make the system call directly, or
 	// -1; fdUse counts those in progress.
 	fd    int32
 	fdUse atomic.Int32
 }
 
-// initDirect turns on the direct paths where nc is a plain socket; direct
-// writes only if own (nothing but the Conn will close nc).
-func (s *sock) initDirect(nc net.Conn, own bool) {
+// direct is the transport that reads and writes the socket's descriptor
+// itself; its state is the sock's directState.
+type direct struct{}
+
+// newTransport returns the direct transport where nc is a plain socket
+// (with direct writes only if own: nothing but the Conn will close nc), the
+// portable one otherwise.
+func (s *sock) newTransport(nc net.Conn, own bool) transport {
 	s.fd = -1
 	sc, ok := plainSocket(nc)
 	if !ok {
-		return
+		return portable{}
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return
+		return portable{}
 	}
 	s.raw = raw
 	s.rawRead = s.rawReadFd
 	if own {
 		raw.Control(func(fd uintptr) { s.fd = int32(fd) })
 	}
+	return direct{}
 }
-
-// direct reports whether reads go to the descriptor (waitReadable,
-// readAhead).
-func (s *sock) direct() bool { return s.raw != nil }
 
 // noDirectWrites sends every write through nc (for tests that count them).
 func (s *sock) noDirectWrites() { s.fd = -1 }
 
-// waitReadable blocks until the socket has bytes (or an error, or EOF) and
+// awaitInput blocks until the socket has bytes (or an error, or EOF) and
 // reads them into a read buffer that it takes from the pool only then, so
 // that a waiting connection holds none. Reading in the poller's callback,
 // where a peek used to go before the read, saves a system call per wait.
 // The read deadline applies. The caller has emptied the read buffer.
-func (s *sock) waitReadable() error {
+func (direct) awaitInput(s *sock) error {
+	s.releaseReadBuf()
 	for {
 		s.rawErr = nil
 		if err := s.raw.Read(s.rawRead); err != nil {
@@ -88,44 +90,47 @@ func (s *sock) waitReadable() error {
 	if s.rend == 0 {
 		return io.ErrUnexpectedEOF // TCP ended: never an io.EOF to the reader
 	}
+	s.owner.received()
 	return nil
 }
 
-// readIdle is the RawConn callback of waitReadable. The poller is edge
+// readIdle is the RawConn callback of awaitInput. The poller is edge
 // triggered: it waits only after the socket said "not yet" (EAGAIN).
 func (s *sock) readIdle(fd uintptr) bool {
 	if s.rbuf == nil && !s.pooledReadBuf() {
 		s.rawErr = errNoReadBuf
 		return true
 	}
-	n, ready, err := socketRead(fd, s.rbuf)
+	n, ready, err := socketRead(fd, *s.rbuf)
 	if !ready {
 		s.releaseReadBuf()
 		return false
 	}
-	s.rend, s.rawErr = n, s.sockError(err)
+	s.rend, s.rawErr = int32(n), s.sockError(err)
 	return true
 }
 
 // errNoReadBuf is what readIdle reports when the pool had no read buffer.
 var errNoReadBuf = errors.New("ws: no read buffer")
 
-// readAhead reads payload into p, which the read buffer (empty) bypasses,
+// readLarge reads payload into p, which the read buffer (empty) bypasses,
 // and, in the same system call, what follows it into the read buffer: the
 // header of the next frame, and the start of its payload, come with the
 // end of this one (a relayed 64 KiB frame costs one read, not two).
-func (s *sock) readAhead(p []byte) (int, error) {
+func (direct) readLarge(s *sock, p []byte) (int, error) {
 	s.takeReadBuf()
 	s.rpos, s.rend = 0, 0
-	s.rawP, s.rawN, s.rawErr = p, 0, nil
+	s.rawP, s.rawErr = p, nil
 	err := s.raw.Read(s.rawRead)
 	s.rawP = nil
-	n := s.rawN
+	// readAheadFd left the count in rend.
+	n := int(s.rend)
+	s.rend = 0
 	if err == nil {
 		err = s.rawErr
 	}
 	if n > len(p) {
-		s.rend = n - len(p)
+		s.rend = int32(n - len(p))
 		n = len(p)
 	}
 	if err == nil && n == 0 {
@@ -134,8 +139,8 @@ func (s *sock) readAhead(p []byte) (int, error) {
 	return n, err
 }
 
-// rawReadFd is the RawConn callback of the reads: readAhead's if it has
-// set rawP, else waitReadable's. (One callback, made once per connection.)
+// rawReadFd is the RawConn callback of the reads: readLarge's if it has
+// set rawP, else awaitInput's. (One callback, made once per connection.)
 func (s *sock) rawReadFd(fd uintptr) bool {
 	if s.rawP != nil {
 		return s.readAheadFd(fd)
@@ -143,10 +148,10 @@ func (s *sock) rawReadFd(fd uintptr) bool {
 	return s.readIdle(fd)
 }
 
-// readAheadFd is the RawConn callback of readAhead.
+// readAheadFd is the RawConn callback of readLarge.
 func (s *sock) readAheadFd(fd uintptr) bool {
-	n, ready, err := socketReadv(fd, s.rawP, s.rbuf)
-	s.rawN, s.rawErr = n, s.sockError(err)
+	n, ready, err := socketReadv(fd, s.rawP, *s.rbuf)
+	s.rend, s.rawErr = int32(n), s.sockError(err)
 	return ready
 }
 
@@ -159,14 +164,14 @@ func (s *sock) sockError(err error) error {
 	return &net.OpError{Op: "read", Net: s.nc.LocalAddr().Network(), Source: s.nc.LocalAddr(), Addr: s.nc.RemoteAddr(), Err: os.NewSyscallError("read", err)}
 }
 
-// sockWrite writes b to the connection. On a socket it can write to
-// directly (s.fd), it makes the write system call itself: a much shallower
-// call chain than net.Conn.Write's, so that a handler goroutine that echoes
+// write writes b to the connection. On a socket it can write to directly
+// (s.fd), it makes the write system call itself: a much shallower call
+// chain than net.Conn.Write's, so that a handler goroutine that echoes
 // stays within its first 2 KiB stack, which an idle connection keeps for as
 // long as it lives (a stack that once grew never shrinks back while its
 // goroutine waits). What the socket cannot take at once goes through nc,
 // which waits for room within the write deadline.
-func (s *sock) sockWrite(b []byte) (int, error) {
+func (direct) write(s *sock, b []byte) (int, error) {
 	n := 0
 	if s.fd >= 0 {
 		// fdUse keeps CloseNow from closing the descriptor (whose number
@@ -192,20 +197,20 @@ func (s *sock) sockWrite(b []byte) (int, error) {
 	return n + m, err
 }
 
-// fdClosing is the bit of sockDirect.fdUse set once the descriptor is to be
-// closed: no direct write starts after it.
+// fdClosing is the bit of directState.fdUse set once the descriptor is to
+// be closed: no direct write starts after it.
 const fdClosing = 1 << 30
 
-// releaseFd waits for the direct writes in progress to end and keeps new
-// ones from starting, before the descriptor is closed.
-func (s *sock) releaseFd() {
-	if s.fd < 0 {
-		return
+// close waits for the direct writes in progress to end and keeps new ones
+// from starting, before it closes the descriptor.
+func (direct) close(s *sock) error {
+	if s.fd >= 0 {
+		s.fdUse.Add(fdClosing)
+		for s.fdUse.Load() != fdClosing {
+			runtime.Gosched() // a write system call on a non-blocking socket: short
+		}
 	}
-	s.fdUse.Add(fdClosing)
-	for s.fdUse.Load() != fdClosing {
-		runtime.Gosched() // a write system call on a non-blocking socket: short
-	}
+	return s.nc.Close()
 }
 
 // plainSocket returns nc as a syscall.Conn if its Read is a read of the

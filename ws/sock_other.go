@@ -4,21 +4,10 @@ package ws
 
 import "net"
 
-// sockDirect is empty where the descriptor tricks of sock_linux.go are not
-// implemented: connections keep their read buffer while they wait, and read
-// and write through net.Conn.
-type sockDirect struct{}
+// directState is empty where the direct transport of sock_linux.go is not
+// implemented: every connection takes the portable one.
+type directState struct{}
 
-func (s *sock) initDirect(net.Conn, bool) {}
-
-func (s *sock) direct() bool { return false }
+func (s *sock) newTransport(net.Conn, bool) transport { return portable{} }
 
 func (s *sock) noDirectWrites() {}
-
-func (s *sock) waitReadable() error { panic("unreachable") }
-
-func (s *sock) readAhead([]byte) (int, error) { panic("unreachable") }
-
-func (s *sock) sockWrite(b []byte) (int, error) { return s.nc.Write(b) }
-
-func (s *sock) releaseFd() {}
