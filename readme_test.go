@@ -22,7 +22,7 @@ func TestReadmeSnippets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var examples [][]string
-	for _, name := range []string{"example_test.go", "example_gostreams_test.go", "ws/example_test.go", "natsbus/example_test.go", "kflate/example_test.go"} {
+	for _, name := range []string{"example_test.go", "example_gostreams_test.go", "ws/example_test.go", "ws/example_browser_test.go", "natsbus/example_test.go", "kflate/example_test.go"} {
 		src, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -287,7 +287,8 @@ func (c *Conn) doneChan() <-chan struct{} {
 
 // CloseNow closes the TCP connection at once, without a close handshake.
 // Blocked reads and writes return. It is idempotent and safe to call from
-// any goroutine.
+// any goroutine. (In a browser, which cannot drop a WebSocket, it asks the
+// browser to close with a close frame without a code, and returns.)
 func (c *Conn) CloseNow() error {
 	var err error
 	c.closeOnce.Do(func() {
@@ -314,7 +315,8 @@ func (c *Conn) CloseNow() error {
 // CloseError the peer sent. The reason is cut to fit a control frame.
 // StatusNoStatusRcvd sends a close frame without a code. A code that may not
 // appear on the wire (for example 1004–1006 or 1015) is an error, and nothing
-// is closed.
+// is closed. In a browser, a code other than 1000 or 3000–4999 closes
+// without a code and returns an error matching ErrUnsupported.
 //
 // Close is idempotent and safe to call from any goroutine: a second call
 // waits for the first to finish and returns nil. Close does not need a
@@ -462,7 +464,11 @@ func (c *Conn) logDropped(what string, err error) {
 // Ping sends a ping and returns when its pong arrives, when ctx ends, or when
 // the connection closes. The pong is read by the connection's reader, so a
 // goroutine must be reading (Next, Reader or Read) for Ping to return nil.
+// In a browser, which sends no pings, Ping returns ErrUnsupported.
 func (c *Conn) Ping(ctx context.Context) error {
+	if b, ok := c.nc.(interface{ pingError() error }); ok {
+		return b.pingError() // a browser's WebSocket
+	}
 	t := c.pings.Load()
 	if t == nil {
 		c.pings.CompareAndSwap(nil, &pingTable{m: make(map[string]chan struct{})})

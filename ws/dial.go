@@ -23,19 +23,24 @@ import (
 // DialOptions configures Dial. The zero value (or nil) dials directly or
 // through the proxy named by the environment (HTTPS_PROXY, HTTP_PROXY,
 // NO_PROXY), with the default TLS settings, read limit and close timeout.
+//
+// In a browser (GOOS=js) only Subprotocols, ReadLimit, CloseTimeout and
+// ErrorLog apply: Dial fails with ErrUnsupported if another field is set
+// (see the package doc, "In the browser").
 type DialOptions struct {
 	// HTTPHeader holds extra request headers (cookies, authorization, Origin…).
+	// Not in a browser, which sends its own.
 	HTTPHeader http.Header
 
 	// Subprotocols lists the subprotocols to offer, in order of preference.
 	Subprotocols []string
 
 	// TLSConfig configures wss:// connections. Nil means the defaults, with
-	// the server name taken from the URL.
+	// the server name taken from the URL. Not in a browser.
 	TLSConfig *tls.Config
 
 	// NetDialContext opens the TCP connection (to the server or the proxy).
-	// Nil means a net.Dialer. (A connection from Dial's own dialer is the
+	// Nil means a net.Dialer; not in a browser. (A connection from Dial's own dialer is the
 	// Conn's alone, and it writes to the socket directly; one from
 	// NetDialContext goes through net.Conn.Write, in case the caller kept
 	// it.)
@@ -43,13 +48,15 @@ type DialOptions struct {
 
 	// Proxy returns the URL of the HTTP proxy to tunnel through (with
 	// CONNECT), or nil for a direct connection. Nil means
-	// http.ProxyFromEnvironment.
+	// http.ProxyFromEnvironment. Not in a browser, whose proxy settings
+	// apply.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// Compression offers permessage-deflate (RFC 7692), with
 	// client_max_window_bits: the server may limit our window, and a
 	// limit under 15 bits is kept by compressing with Huffman coding
-	// alone. Nil (the default) offers no compression.
+	// alone. Nil (the default) offers no compression. Not in a browser,
+	// which offers permessage-deflate on its own.
 	Compression *CompressionOptions
 
 	// ReadLimit is the largest message, in bytes, that the connection accepts
@@ -62,6 +69,7 @@ type DialOptions struct {
 
 	// OnPing, if set, is called with the payload of every ping received,
 	// from the reading goroutine, before the pong is sent automatically.
+	// Not in a browser, which answers pings without showing them.
 	OnPing func(payload []byte)
 
 	// KeepAlive, if positive, pings the peer whenever nothing has arrived
@@ -69,7 +77,7 @@ type DialOptions struct {
 	// nothing arrives within KeepAliveTimeout after the ping: it finds
 	// peers that vanished without a FIN. Pongs are read by the reader, so
 	// the connection must be read. No goroutine waits while the
-	// connection is idle.
+	// connection is idle. Not in a browser, which sends no pings.
 	KeepAlive time.Duration
 
 	// KeepAliveTimeout is how long to wait for an answer to a keepalive
@@ -91,9 +99,16 @@ type DialOptions struct {
 // If the server answers but refuses or botches the handshake, Dial returns
 // the response (its body holds the first KiB the server sent) together with
 // an error.
+//
+// Compiled for a browser (GOOS=js GOARCH=wasm), Dial opens the browser's
+// WebSocket instead, with the differences the package doc lists under
+// "In the browser".
 func Dial(ctx context.Context, urlStr string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
 		opts = &DialOptions{}
+	}
+	if dialBrowser != nil {
+		return dialBrowser(ctx, urlStr, opts)
 	}
 	u, err := url.Parse(urlStr)
 	if err != nil {

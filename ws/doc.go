@@ -197,6 +197,47 @@
 // stream is flushed at once, and a Conn holds a goroutine and a read
 // buffer for its life.
 //
+// # In the browser
+//
+// Compiled with GOOS=js GOARCH=wasm and run in a web page, Dial opens the
+// browser's WebSocket (through syscall/js), and the Conn it returns has the
+// same methods over it: Next and Send, Reader and Writer, Read and Write,
+// Close, CloseNow, Subprotocol, SetReadLimit, CloseRead, NetConn. The
+// browser makes the handshake and the frames itself, which leaves out:
+//
+//   - The DialOptions HTTPHeader, TLSConfig, NetDialContext, Proxy,
+//     Compression, OnPing, KeepAlive and KeepAliveTimeout: Dial fails
+//     with ErrUnsupported when they are set. The browser sends its own
+//     headers (and its cookies for the server's site), checks certificates,
+//     follows its proxy settings, and offers permessage-deflate by itself.
+//     Subprotocols, ReadLimit, CloseTimeout and ErrorLog apply. The
+//     response Dial returns holds only the Sec-WebSocket-Protocol and
+//     Sec-WebSocket-Extensions headers, and a refused handshake is an
+//     error that matches CloseError{Code: StatusAbnormalClosure}: the
+//     browser does not say why.
+//   - Pings: Ping returns ErrUnsupported. The browser answers the peer's
+//     pings itself and never shows them.
+//   - Close codes: the browser sends 1000 and 3000–4999 only. Close with
+//     another code (or a protocol failure: 1002, 1007, 1009) closes
+//     without a code, so the peer reads 1005, and returns (or logs) an
+//     error matching ErrUnsupported. CloseNow cannot drop the connection:
+//     the browser closes it with a close frame without a code and
+//     finishes the handshake on its own.
+//   - Fragments: the browser sends whole messages only, so the writes to a
+//     Writer are gathered and leave as one message when it is closed, up
+//     to 32 MiB; past that the write fails with ErrUnsupported and the
+//     connection closes. Write and Send send a message as it is.
+//   - Flow control: the browser receives messages whether or not they are
+//     read, so they queue up in the page: once 16384 messages or 64 MiB
+//     (more than one message) wait unread, the connection is closed, and
+//     its reads return the queued messages and then an error. A message
+//     is in the browser's memory before a read sees it; a read limit still
+//     fails a larger one with 1009. A write waits while the browser holds
+//     more than 4 MiB unsent (its bufferedAmount).
+//
+// (The browser test, TestBrowserWasm, runs such a program in headless
+// Chromium against this package's server.)
+//
 // # Inside the package: three layers
 //
 // For whoever changes the package. Each layer calls the one below it only
@@ -239,7 +280,9 @@
 //
 // Handshakes (accept.go, dial.go, h2.go, handshake.go) sit beside these:
 // they make the net.Conn and hand it, with the negotiated settings, to
-// newConn.
+// newConn. In a browser, dial_js.go hands newConn a net.Conn over the
+// browser's WebSocket (browser_js.go), which turns whole messages into
+// frames and back.
 //
 // # Protocol errors
 //

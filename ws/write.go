@@ -47,7 +47,9 @@ func (c *Conn) Write(ctx context.Context, t MessageType, p []byte) error {
 // the message type, the rest are continuations), and Close sends the final
 // frame. The writer also implements io.ReaderFrom, so io.Copy into it needs
 // no extra buffer. Until Close, other data messages wait (control frames do
-// not). ctx governs every write of the message. Once closed, the writer
+// not). ctx governs every write of the message. (In a browser, which sends
+// whole messages only, the writes are gathered and the message leaves at
+// Close, up to 32 MiB: see the package doc.) Once closed, the writer
 // fails every call with an error (a second Close too) and touches nothing.
 func (c *Conn) Writer(ctx context.Context, t MessageType) (io.WriteCloser, error) {
 	op, err := opcodeOf(t)
