@@ -137,7 +137,7 @@ func TestLargeRelayBudget(t *testing.T) {
 // message. 1,000 messages (100 with -short) of sizes up to 64 KiB, text
 // (of multibyte runes, so UTF-8 is checked across the relay) and binary.
 func TestRelayOneFrame(t *testing.T) {
-	sizes := []int{0, 1, 125, 126, 4 << 10, 64 << 10}
+	sizes := []int{0, 1, 16, 125, 126, 4 << 10, 64 << 10}
 	count := 1000
 	if testing.Short() {
 		count = 100
