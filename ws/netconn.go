@@ -20,11 +20,12 @@ import (
 //	io.Copy(backend, nc)     // the messages' payloads, as one stream
 //
 // Read reads the payloads of the received messages of type t as one stream,
-// across message boundaries; a message of another type fails the connection
-// with 1003 (StatusUnsupportedData). Each message must fit the Conn's read
-// limit (SetReadLimit): a message is read whole before Read hands out its
-// bytes. After the peer's normal close (1000 or 1001) Read returns io.EOF;
-// other close codes read as the CloseError.
+// across message boundaries, straight into the caller's buffer as the bytes
+// arrive; a message of another type fails the connection with 1003
+// (StatusUnsupportedData). Each message must fit the Conn's read limit
+// (SetReadLimit), or the connection fails with 1009 when the frame that
+// passes it arrives. After the peer's normal close (1000 or 1001) Read
+// returns io.EOF; other close codes read as the CloseError.
 //
 // Write sends p as one message of type t (with Text, p must be valid UTF-8
 // on its own). Like a socket's send buffer, Write returns once the message is
@@ -57,6 +58,7 @@ func NetConn(ctx context.Context, c *Conn, t MessageType) net.Conn {
 	}
 	n.rd.init(ctx)
 	n.wd.init(ctx)
+	n.writeFn = n.writeMessage
 	return n
 }
 
@@ -67,10 +69,10 @@ type netConn struct {
 
 	rd, wd netDeadline
 
-	// rsem is held by the Read in progress; rbuf, the unread rest of the
-	// last message read, belongs to it.
-	rsem chan struct{}
-	rbuf []byte
+	// rsem is held by the Read in progress; inMsg, whether a message is
+	// started and not yet read to its end, belongs to it.
+	rsem  chan struct{}
+	inMsg bool
 
 	// wsem is held by a Write from its start until its message has been
 	// written in the background; wbuf and werr belong to its holder.
@@ -78,6 +80,7 @@ type netConn struct {
 	wbuf    []byte
 	werr    error
 	writing sync.WaitGroup
+	writeFn func() // writeMessage, bound once: a go statement with it allocates nothing
 
 	mu        sync.Mutex // orders a Write's start of its goroutine before Close's wait
 	closeOnce sync.Once
@@ -185,27 +188,47 @@ func (n *netConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for len(n.rbuf) == 0 {
-		typ, b, err := n.c.Read(ctx)
-		if err != nil {
-			if errors.Is(err, io.EOF) && !n.isClosed() {
-				return 0, io.EOF
+	for {
+		if !n.inMsg {
+			typ, err := n.c.startMessage(ctx)
+			if err != nil {
+				return 0, n.readError(ctx, err)
 			}
-			return 0, n.opError("read", ctx, err)
+			if typ != n.typ {
+				err := fmt.Errorf("ws: NetConn of %v messages received a %v message", n.typ, typ)
+				n.c.Close(StatusUnsupportedData, "want "+n.typ.String()+" messages")
+				return 0, n.opError("read", ctx, err)
+			}
+			n.inMsg = true
 		}
-		if typ != n.typ {
-			err := fmt.Errorf("ws: NetConn of %v messages received a %v message", n.typ, typ)
-			n.c.Close(StatusUnsupportedData, "want "+n.typ.String()+" messages")
-			return 0, n.opError("read", ctx, err)
+		k, err := n.c.readMore(ctx, p)
+		switch {
+		case err == io.EOF:
+			n.inMsg = false
+			if k == 0 {
+				continue // an empty message, or the end of one
+			}
+		case err == errMessageBroken:
+			// A compressed message whose read was cut by a deadline
+			// cannot resume: the stream has lost bytes, say so.
+			n.inMsg = false
+			return k, n.opError("read", ctx, err)
+		case err != nil:
+			// Interrupted (a deadline) or failed: an interrupted
+			// message resumes with the next Read.
+			return k, n.readError(ctx, err)
 		}
-		n.rbuf = b
+		return k, nil
 	}
-	k := copy(p, n.rbuf)
-	n.rbuf = n.rbuf[k:]
-	if len(n.rbuf) == 0 {
-		n.rbuf = nil // the message's buffer goes with its last byte
+}
+
+// readError turns the error of a read of the Conn into Read's: io.EOF after
+// the peer's normal close, else a *net.OpError.
+func (n *netConn) readError(ctx context.Context, err error) error {
+	if errors.Is(err, io.EOF) && !n.isClosed() {
+		return io.EOF
 	}
-	return k, nil
+	return n.opError("read", ctx, err)
 }
 
 // Write hands p over as one message and returns; the message is written in
@@ -242,7 +265,7 @@ func (n *netConn) Write(p []byte) (int, error) {
 	}
 	n.writing.Add(1)
 	n.mu.Unlock()
-	go n.writeMessage()
+	go n.writeFn()
 	return len(p), nil
 }
 

@@ -579,3 +579,83 @@ func BenchmarkNetConn(b *testing.B) {
 		})
 	}
 }
+
+// TestNetConnReadStreams: Read hands out a message's bytes as they arrive,
+// not once the whole message is in; a read deadline that expires in the
+// middle of a frame loses no byte: the next Read goes on where it stopped.
+// A compressed message cut that way cannot go on, and Read says so rather
+// than skip the rest of it.
+func TestNetConnReadStreams(t *testing.T) {
+	c, raw := serverPair(t, nil)
+	nc := NetConn(testCtx(t), c, Binary)
+	defer c.CloseNow()
+	p := pattern(100<<10, 5)
+	frame := raw.fs().frame(true, opBinary, p).bytes()
+	hdr := len(frame) - len(p)
+	first := hdr + 30000
+	raw.write(frame[:first])
+	nc.SetReadDeadline(time.Now().Add(testTimeout))
+	got := make([]byte, 0, len(p))
+	buf := make([]byte, 8<<10)
+	for len(got) < first-hdr {
+		n, err := nc.Read(buf)
+		if err != nil {
+			t.Fatalf("Read with %d of %d bytes of the message sent: %v", len(got), len(p), err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if n, err := nc.Read(buf); n != 0 || err == nil {
+		t.Fatalf("Read past what was sent: %d, %v", n, err)
+	} else {
+		wantTimeout(t, err)
+	}
+	nc.SetReadDeadline(time.Time{})
+	raw.write(frame[first:], raw.fs().frame(true, opBinary, []byte("next")).bytes())
+	for len(got) < len(p)+len("next") {
+		n, err := nc.Read(buf)
+		if err != nil {
+			t.Fatalf("Read with %d bytes read: %v", len(got), err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.Equal(got, append(p, "next"...)) {
+		t.Fatal("the stream differs from what was sent")
+	}
+
+	t.Run("compressed", func(t *testing.T) {
+		c, raw, _ := dflServerPair(t, &AcceptOptions{Compression: &CompressionOptions{}}, "permessage-deflate; client_no_context_takeover")
+		nc := NetConn(testCtx(t), c, Binary)
+		defer c.CloseNow()
+		p := dflRandom(50<<10, 1)
+		frame := dflFrames(opBinary, true, true, [][]byte{dflCompress(t, p)})
+		raw.write(frame[:len(frame)/2])
+		nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		var got []byte
+		var err error
+		for err == nil {
+			var n int
+			n, err = nc.Read(buf)
+			got = append(got, buf[:n]...)
+		}
+		wantTimeout(t, err)
+		nc.SetReadDeadline(time.Time{})
+		raw.write(frame[len(frame)/2:])
+		// What the decompressor held comes out, then the news.
+		for !errors.Is(err, errMessageBroken) {
+			var n int
+			n, err = nc.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil && !errors.Is(err, errMessageBroken) {
+				t.Fatalf("Read of the rest of a cut compressed message: %v, want %v", err, errMessageBroken)
+			}
+		}
+		if !bytes.HasPrefix(p, got) {
+			t.Fatal("the bytes read of the cut message are not its start")
+		}
+		raw.write(dflFrames(opBinary, false, true, [][]byte{[]byte("next")}))
+		if n, err := nc.Read(buf); err != nil || string(buf[:n]) != "next" {
+			t.Fatalf("Read = %q, %v; want the next message", buf[:n], err)
+		}
+	})
+}

@@ -144,6 +144,41 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	}
 }
 
+// startMessage starts reading the next message with ctx, for a reader that
+// reads it with readMore (NetConn), and returns its type. It has the
+// semantics of Reader without a Body to hand out.
+func (c *Conn) startMessage(ctx context.Context) (MessageType, error) {
+	c.readMu.Lock()
+	defer c.unlockRead()
+	c.partial = nil
+	return c.reader(ctx)
+}
+
+// readMore reads more of the message startMessage started into p, with
+// ctx; it returns io.EOF, together with the last bytes, when the message
+// is done. A call interrupted by ctx leaves the message open, and the next
+// call, with a fresh ctx, resumes it where it stopped: no byte is lost.
+func (c *Conn) readMore(ctx context.Context, p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.unlockRead()
+	if c.readErr != nil {
+		return 0, c.readErr
+	}
+	if !c.msgOpen {
+		return 0, io.EOF
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.rctx = ctx
+	c.rdl.arm(ctx)
+	n, err := c.readMessage(p)
+	if err != nil && err != io.EOF {
+		err = c.readError(err)
+	}
+	return n, err
+}
+
 // messageReader is the Body of a received message: a handle on the Conn's
 // read state for one message, which fails with errStaleBody once the Conn has
 // moved on to the next message (handle.go).
@@ -373,11 +408,17 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 	case c.deflate.src.err != nil:
 		// The frames failed beneath the decompressor, which cannot resume.
 		err = c.deflate.src.err
-		if errors.Is(err, os.ErrDeadlineExceeded) && c.rctx != nil && c.rctx.Err() != nil {
+		if c.deflate.src.cut {
 			if c.deflate.takeoverIn {
 				return n, &ProtocolError{StatusInternalError, "compressed message interrupted; its context is lost"}
 			}
 			c.msgBroken = true
+			if c.rctx == nil || c.rctx.Err() == nil {
+				// The decompressor handed out the output it held
+				// first, to reads after the one that was cut: this
+				// one finds the message abandoned.
+				return n, errMessageBroken
+			}
 		}
 		return n, err
 	case err == io.ErrUnexpectedEOF && c.deflate.src.tail == 0:
@@ -418,6 +459,7 @@ type inflateSource struct {
 	c    *Conn
 	tail int // bytes of deflateTail still to give
 	err  error
+	cut  bool // err ended a read whose context had ended: not the connection's fault
 	one  [1]byte
 }
 
@@ -437,7 +479,7 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 			err = c.continueMessage(h)
 		}
 		if err != nil {
-			s.err = err
+			s.fail(err)
 			return 0, err
 		}
 	}
@@ -446,9 +488,19 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 	}
 	n, err := c.readPayload(p)
 	if err != nil {
-		s.err = err
+		s.fail(err)
 	}
 	return n, err
+}
+
+// fail records err, the failure of the frames beneath, and whether it cut
+// a read whose context ended. That is judged now: the decompressor returns
+// the error only after the output it still holds, possibly to a later read
+// with a fresh context.
+func (s *inflateSource) fail(err error) {
+	c := s.c
+	s.err = err
+	s.cut = errors.Is(err, os.ErrDeadlineExceeded) && c.rctx != nil && c.rctx.Err() != nil
 }
 
 // ReadByte makes inflateSource a flate.Reader, so the decompressor reads it
@@ -491,7 +543,7 @@ func (c *Conn) beginMessage(h header) error {
 		c.deflate.msgOut = 0
 		c.deflate.held = false
 		c.deflate.src.tail = len(deflateTail)
-		c.deflate.src.err = nil
+		c.deflate.src.err, c.deflate.src.cut = nil, false
 		infl, err := c.deflate.decompressor(&c.deflate.src)
 		if err != nil {
 			return &ProtocolError{StatusInternalError, "decompressor: " + err.Error()}
