@@ -190,15 +190,21 @@ type handshakeResult struct {
 // (with w, which may be nil when Admit is not set) and negotiates the
 // subprotocol and compression. It answers nothing: a request it refuses
 // comes back with the error (a *HandshakeError of the checks, or Admit's,
-// with refused set), for the caller to answer with refusal's status.
-func handshake(q *hsRequest, w http.ResponseWriter, opts *AcceptOptions) (hs handshakeResult, err error) {
+// with refused set), for the caller to answer with refusal's status. The
+// refusals count in st, a Server's counters, if set.
+func handshake(q *hsRequest, w http.ResponseWriter, opts *AcceptOptions, st *counters) (hs handshakeResult, err error) {
 	var herr *HandshakeError
 	if hs.key, hs.proto, herr = checkRequest(q, opts); herr != nil {
+		st.refused(herr.Status)
 		return hs, herr
 	}
 	if opts.Admit != nil {
 		if hs.ctx, err = opts.Admit(w, q.r); err != nil {
 			hs.refused = true
+			if st != nil {
+				status, _ := refusal(err)
+				st.admitRefused(status)
+			}
 			return hs, err
 		}
 	}
@@ -277,19 +283,24 @@ func refuseHTTP(w http.ResponseWriter, err error, byAdmit bool) {
 // deadline, resets the stream. Over HTTP/2 a Conn holds a goroutine and a
 // read buffer for its life, and every write to the stream is flushed.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
-	c, _, _, err := accept(w, r, opts)
+	c, _, _, err := accept(w, r, opts, nil)
 	return c, err
 }
 
 // accept is Accept, returning also the context Admit made for the handler
 // (r's context without Admit), and whether the request was refused by
-// Admit (err is then Admit's).
-func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Conn, ctx context.Context, refused bool, err error) {
+// Admit (err is then Admit's). The connection gets shared, if set (a
+// Server's), whose counters count the outcome.
+func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, shared *connShared) (c *Conn, ctx context.Context, refused bool, err error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
+	var st *counters
+	if shared != nil {
+		st = shared.stats
+	}
 	q := requestOf(r)
-	hs, err := handshake(&q, w, opts)
+	hs, err := handshake(&q, w, opts, st)
 	if err != nil {
 		refuseHTTP(w, err, hs.refused)
 		return nil, nil, hs.refused, err
@@ -297,8 +308,11 @@ func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Con
 	if ctx = hs.ctx; ctx == nil {
 		ctx = r.Context()
 	}
+	if st != nil {
+		defer func() { st.upgraded(err) }()
+	}
 	if q.h2 {
-		c, err = acceptStream(w, r, opts, &hs)
+		c, err = acceptStream(w, r, opts, &hs, shared)
 		return c, ctx, false, err
 	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
@@ -313,6 +327,7 @@ func accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (c *Con
 
 	cfg := opts.connConfig().withDefaults()
 	cfg.ownSocket = true // hijacked: net/http has let go of it
+	cfg.shared = shared
 	nc.SetWriteDeadline(time.Now().Add(cfg.closeTimeout))
 	// The answer is made in the writer's own buffer.
 	_, err = brw.Write(appendUpgrade(brw.AvailableBuffer(), &hs, w.Header()))

@@ -105,6 +105,46 @@ func BenchmarkEcho(b *testing.B) {
 	}
 }
 
+// BenchmarkServerEcho is BenchmarkEcho with the echoing connection a
+// Server's, which counts every message it reads and writes in the Server's
+// Stats.
+func BenchmarkServerEcho(b *testing.B) {
+	for _, size := range []int{16, 1 << 10} {
+		b.Run(byteSize(size), func(b *testing.B) {
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
+				streamEcho(ctx, c)
+				return nil
+			}, nil)
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			defer srv.Shutdown(context.Background())
+			ctx := context.Background()
+			c, _, err := Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.CloseNow()
+			p := bytes.Repeat([]byte("a"), size)
+			buf := make([]byte, size+1)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := c.Write(ctx, Binary, p); err != nil {
+					b.Fatal(err)
+				}
+				_, r, err := c.Reader(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, buf[:size]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // streamEcho sends back every message s receives, streamed (Next, Send),
 // until ctx ends or s fails.
 func streamEcho(ctx context.Context, s *Conn) {

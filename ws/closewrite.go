@@ -26,7 +26,7 @@ func (c *Conn) CloseWrite(code StatusCode, reason string) error {
 	if err != nil {
 		return err
 	}
-	if !c.startClose() {
+	if !c.startClose(code) {
 		return nil
 	}
 	timeout := c.cfg.closeTimeout

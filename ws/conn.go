@@ -68,15 +68,29 @@ type connConfig struct {
 	// from a hijack or from Dial's own dialer), so the transport may
 	// write to its descriptor directly.
 	ownSocket bool
+	// shared, if set, is what the connections of a Server share; else
+	// newConn makes one from onPing and logger.
+	shared *connShared
 }
 
 // connOptions is what a Conn keeps of its connConfig: newConn applies the
 // rest (read limit, keepalive) and drops it, which keeps the Conn small.
 type connOptions struct {
 	closeTimeout time.Duration
-	onPing       func([]byte)
-	logger       *slog.Logger // nil: slog.Default()
+	*connShared  // never nil
 }
+
+// connShared is what the connections of a Server have in common: one
+// pointer in each Conn, not three.
+type connShared struct {
+	onPing func([]byte)
+	logger *slog.Logger // nil: slog.Default()
+	stats  *counters    // the Server's; nil for a Conn of Accept or Dial
+}
+
+// plainShared is the connShared of a connection whose options set none of
+// it.
+var plainShared connShared
 
 func (cfg connConfig) withDefaults() connConfig {
 	switch {
@@ -109,6 +123,7 @@ type Conn struct {
 
 	// What the handshake settled and the options keep.
 	client    bool
+	stripe    uint8 // the message counters it counts into (stats.go)
 	proto     string
 	cfg       connOptions
 	readLimit atomic.Int64
@@ -156,7 +171,7 @@ type Conn struct {
 	closeMu   sync.Mutex
 	peerClose CloseError
 	closeOnce sync.Once
-	closeSent bool // a close frame is ours to send or was sent (closeMu)
+	closeSent bool // a close frame is ours to send or was sent, or none will be (closeMu)
 	// closed is closed when the TCP connection is closed. Made by the
 	// first goroutine that waits for it (doneChan); most connections
 	// never have one.
@@ -170,8 +185,16 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	c := &Conn{
 		client:  client,
 		proto:   proto,
-		cfg:     connOptions{closeTimeout: cfg.closeTimeout, onPing: cfg.onPing, logger: cfg.logger},
+		cfg:     connOptions{closeTimeout: cfg.closeTimeout, connShared: cfg.shared},
 		deflate: deflate,
+		stripe:  nextStripe(),
+	}
+	switch {
+	case c.cfg.connShared != nil:
+	case cfg.onPing == nil && cfg.logger == nil:
+		c.cfg.connShared = &plainShared
+	default:
+		c.cfg.connShared = &connShared{onPing: cfg.onPing, logger: cfg.logger}
 	}
 	if deflate != nil {
 		deflate.src.c = c
@@ -292,6 +315,14 @@ func (c *Conn) doneChan() <-chan struct{} {
 func (c *Conn) CloseNow() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.closeMu.Lock()
+		if !c.closeSent {
+			// Ended without a close frame either way: nothing may
+			// be sent after this.
+			c.closeSent = true
+			c.cfg.stats.closed(StatusAbnormalClosure)
+		}
+		c.closeMu.Unlock()
 		err = c.closeSock()
 		if !c.closed.CompareAndSwap(nil, &closedChan) {
 			close(*c.closed.Load())
@@ -329,7 +360,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return err
 	}
 	deadline := time.Now().Add(c.cfg.closeTimeout)
-	if !c.startClose() {
+	if !c.startClose(code) {
 		c.waitClosed(deadline)
 		return nil
 	}
@@ -346,15 +377,17 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return err
 }
 
-// startClose marks the close frame as ours to send. It returns false when a
-// close frame was already sent (or is being sent) by someone else.
-func (c *Conn) startClose() bool {
+// startClose marks the close frame, with code, as ours to send. It returns
+// false when a close frame was already sent (or is being sent) by someone
+// else, or the connection is closed.
+func (c *Conn) startClose(code StatusCode) bool {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	if c.closeSent {
 		return false
 	}
 	c.closeSent = true
+	c.cfg.stats.closed(code)
 	return true
 }
 
@@ -434,7 +467,7 @@ func (c *Conn) readUntilClose(deadline time.Time) {
 // fail fails the connection (RFC 6455 §7.1.7): it sends a close frame with
 // the error's code, if no close frame was sent yet, and closes TCP.
 func (c *Conn) fail(pe *ProtocolError) *ProtocolError {
-	if c.startClose() {
+	if c.startClose(pe.Code) {
 		var payload [maxControlPayload]byte
 		p, _ := appendClosePayload(payload[:0], pe.Code, pe.Reason)
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)

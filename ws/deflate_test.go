@@ -520,7 +520,7 @@ func TestDeflateBroadcast(t *testing.T) {
 // is handed the very same bytes.
 func TestDeflateBroadcastEncoder(t *testing.T) {
 	var f fan
-	f.init(nil, nil, context.Background())
+	f.init(nil, nil, context.Background(), new(counters))
 	level := (&CompressionOptions{}).level()
 	z1, z2, plain := &member{z: true, zlevel: level, zpools: stdPools}, &member{z: true, zlevel: level, zpools: stdPools}, &member{}
 	peers := []*member{z1, z2, plain}

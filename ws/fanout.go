@@ -43,6 +43,9 @@ func (c *Conn) fanWriteFrame(ctx context.Context, op opcode, fin bool, p []byte)
 	return c.writeFrame(ctx, op, fin, p)
 }
 
+// fanStats returns the counters of c's Server, or nil.
+func (c *Conn) fanStats() *counters { return c.cfg.stats }
+
 // fanDone returns a channel closed once c's TCP connection is closed.
 func (c *Conn) fanDone() <-chan struct{} { return c.doneChan() }
 

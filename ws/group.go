@@ -106,12 +106,13 @@ const (
 type Group struct {
 	fan
 	members map[*Conn]*member // guarded by fan.mu
+	stats   counters
 }
 
 // NewGroup returns an empty Group. opts may be nil.
 func NewGroup(opts *GroupOptions) *Group {
 	g := &Group{members: make(map[*Conn]*member)}
-	g.fan.init(opts, nil, context.Background())
+	g.fan.init(opts, nil, context.Background(), &g.stats)
 	return g
 }
 
@@ -126,6 +127,7 @@ func (g *Group) Add(c *Conn) {
 	joined := c.joinedGroup(g)
 	if joined {
 		g.members[c] = g.join(c, nil)
+		g.stats.accepted.Add(1)
 	}
 	g.mu.Unlock()
 	if joined && c.fanClosed() {
@@ -205,6 +207,7 @@ type fan struct {
 	stall  time.Duration // 0: no limit
 	log    *slog.Logger
 	ctx    context.Context // of the members' writes
+	stats  *counters       // the Group's or the Server's
 
 	mu   sync.Mutex
 	list []*member // the members, as a snapshot: its elements never change in place
@@ -214,7 +217,8 @@ type fan struct {
 	drains sync.WaitGroup // goroutines writing to members, or closing them
 }
 
-func (f *fan) init(opts *GroupOptions, log *slog.Logger, ctx context.Context) {
+func (f *fan) init(opts *GroupOptions, log *slog.Logger, ctx context.Context, stats *counters) {
+	f.stats = stats
 	var o GroupOptions
 	if opts != nil {
 		o = *opts
@@ -379,11 +383,16 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 		targets []*member
 		node    *bframe // the next frame to fill, once queued
 		stall   *time.Timer
-		carry   int // the start of a rune held back from the last frame
+		carry   int   // the start of a rune held back from the last frame
+		size    int64 // the payload queued
 	)
 	defer func() {
 		if stall != nil {
 			stall.Stop()
+		}
+		if len(targets) > 0 {
+			f.stats.broadcasts.Add(1)
+			f.stats.broadcastBytes.Add(uint64(size))
 		}
 		if tp != nil {
 			clear(targets)
@@ -426,6 +435,7 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 			n -= carry
 		}
 		if n > 0 || fin {
+			size += int64(n)
 			if tp == nil {
 				first := enc.first(op, fin, chunk[:n])
 				tp = targetsPool.Get().(*[]*member)
@@ -478,17 +488,22 @@ func (f *fan) enqueue(first *bframe, skip *Conn, targets []*member) []*member {
 	f.mu.Lock()
 	list := f.list
 	f.mu.Unlock()
+	missed := 0
 	for _, m := range list {
 		if m.gone.Load() || m.dropped.Load() || (skip != nil && m.c == skip) {
 			continue
 		}
 		if f.policy == DropMessages && m.pending.Load() > f.queue {
-			continue // it misses this message
+			missed++ // it misses this message
+			continue
 		}
 		targets = append(targets, m)
 		f.queueFor(m, first)
 	}
 	f.order.Unlock()
+	if missed > 0 {
+		f.stats.missed.Add(uint64(missed))
+	}
 	return targets
 }
 
@@ -560,6 +575,7 @@ func (f *fan) watchStall(body io.Reader) *time.Timer {
 	}
 	t := time.AfterFunc(f.stall, func() {
 		f.log.Info("ws: message stalled; failing its sender", "remote", c.RemoteAddr(), "after", f.stall)
+		f.countDropped(c, true)
 		c.fanFail("message stalled")
 	})
 	t.Stop()
@@ -623,11 +639,48 @@ func (f *fan) drop(m *member) {
 		return
 	}
 	f.log.Info("ws: dropping a connection that fell behind", "remote", m.c.RemoteAddr())
+	f.countDropped(m.c, false)
 	f.drains.Add(1)
 	go func() {
 		defer f.drains.Done()
 		m.c.Close(StatusPolicyViolation, "too slow")
 	}()
+}
+
+// countDropped counts c, dropped as too slow or failed as stalled, in the
+// fan's counters and in those of c's Server, if other.
+func (f *fan) countDropped(c *Conn, stalled bool) {
+	count := func(st *counters) {
+		if stalled {
+			st.droppedStalled.Add(1)
+		} else {
+			st.droppedSlow.Add(1)
+		}
+	}
+	count(f.stats)
+	if st := c.fanStats(); st != nil && st != f.stats {
+		count(st)
+	}
+}
+
+// delivered counts msgs messages, of n payload bytes, written to m, in the
+// fan's counters and in those of m's Server, if other.
+func (f *fan) delivered(m *member, msgs, n int) {
+	f.stats.wrote(m.c, msgs, n)
+	if st := m.c.fanStats(); st != nil && st != f.stats {
+		st.wrote(m.c, msgs, n)
+	}
+}
+
+// payloadLen returns the payload length of b, a whole unmasked frame.
+func payloadLen(b []byte) int {
+	switch b[1] & 0x7f {
+	case 126:
+		return len(b) - 4
+	case 127:
+		return len(b) - 10
+	}
+	return len(b) - 2
 }
 
 // Bounds on one batch of messages written with a single writev.
@@ -715,6 +768,12 @@ func (f *fan) deliverBatch(m *member, d *drainer, batch net.Buffers, size int) {
 			}
 			if err != nil {
 				m.dropped.Store(true)
+			} else {
+				n := 0
+				for _, fr := range d.nodes[:len(batch)] {
+					n += payloadLen(fr.frameFor(m))
+				}
+				f.delivered(m, len(batch), n)
 			}
 			c.fanUnlock()
 		} else {
@@ -772,6 +831,12 @@ func (f *fan) deliver(m *member, node *bframe) {
 			}
 			if err != nil {
 				m.dropped.Store(true)
+			} else {
+				msgs := 0
+				if node.fin {
+					msgs = 1
+				}
+				f.delivered(m, msgs, payloadLen(node.frameFor(m)))
 			}
 		}
 		if m.dropped.Load() {

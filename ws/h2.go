@@ -27,8 +27,8 @@ func isExtendedConnect(r *http.Request) bool {
 }
 
 // acceptStream answers a checked RFC 8441 request and returns the Conn
-// speaking over its stream.
-func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, hs *handshakeResult) (*Conn, error) {
+// speaking over its stream, with shared (nil: its own).
+func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, hs *handshakeResult, shared *connShared) (*Conn, error) {
 	rc := http.NewResponseController(w)
 	// The stream may carry deadlines from the server's ReadTimeout and
 	// WriteTimeout; the WebSocket connection starts without them. Write
@@ -88,7 +88,9 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, h
 		sc.laddr = streamAddr("")
 	}
 	sc.start()
-	return newConn(sc, false, hs.proto, opts.connConfig(), hs.deflateState(opts), nil), nil
+	cfg := opts.connConfig()
+	cfg.shared = shared
+	return newConn(sc, false, hs.proto, cfg, hs.deflateState(opts), nil), nil
 }
 
 // parseAddr returns the address of an http.Request's RemoteAddr.

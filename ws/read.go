@@ -334,6 +334,9 @@ func (c *Conn) endMessage() error {
 	if c.msgText && !c.utf8.complete() {
 		return &ProtocolError{StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence"}
 	}
+	if st := c.cfg.stats; st != nil {
+		st.received(c, c.msgLen)
+	}
 	return io.EOF
 }
 
@@ -693,6 +696,9 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 		c.peerClose = ce
 		echo := !c.closeSent
 		c.closeSent = true
+		if echo {
+			c.cfg.stats.closed(ce.Code)
+		}
 		c.closeMu.Unlock()
 		if echo {
 			var b [2]byte

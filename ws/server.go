@@ -48,6 +48,11 @@ type Server struct {
 	// connections, each listed while its handler runs.
 	fan fan
 
+	// What the connections share: the options they keep and the
+	// counters they count into (Stats).
+	shared connShared
+	stats  counters
+
 	mu       sync.Mutex
 	peers    map[*Conn]*member
 	closing  bool
@@ -74,8 +79,9 @@ func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOpt
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.shared = connShared{onPing: s.opts.OnPing, logger: s.opts.ErrorLog, stats: &s.stats}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.fan.init(s.opts.Broadcast, s.log, s.ctx)
+	s.fan.init(s.opts.Broadcast, s.log, s.ctx, &s.stats)
 	return s
 }
 
@@ -87,13 +93,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.stats.shuttingDown.Add(1)
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	s.handlers.Add(1)
 	s.mu.Unlock()
 
-	c, ctx, refused, err := accept(w, r, &s.opts)
+	c, ctx, refused, err := accept(w, r, &s.opts, &s.shared)
 	if err != nil {
 		s.handlers.Done()
 		var herr *HandshakeError

@@ -467,7 +467,10 @@ func (c *Conn) writeLarge(ctx context.Context, op opcode, fin bool, p []byte) er
 	c.wdl.arm(ctx)
 	n, err := c.writeVec(&v.vec)
 	v.bufs[1] = nil
-	return c.writeError(ctx, n, err, op)
+	if err = c.writeError(ctx, n, err, op); err == nil && c.cfg.stats != nil {
+		c.countWritten(op, fin, len(p))
+	}
+	return err
 }
 
 // frameVec is the header and the two-buffer vector of a large frame written
@@ -522,7 +525,25 @@ func (c *Conn) writeFrameBuf(ctx context.Context, op opcode, rsv byte, fin bool,
 		err = c.emit(ctx, op, c.frameHeader(op, rsv, fin, b))
 	}
 	c.unlock(lockFrame)
+	if err == nil && c.cfg.stats != nil {
+		c.countWritten(op, fin, len(b)-maxHeaderSize)
+	}
 	return err
+}
+
+// countWritten counts a data frame with n bytes of payload written for the
+// Server's statistics; a final one ends a message.
+//
+//go:noinline
+func (c *Conn) countWritten(op opcode, fin bool, n int) {
+	if op.isControl() {
+		return
+	}
+	msgs := 0
+	if fin {
+		msgs = 1
+	}
+	c.cfg.stats.wrote(c, msgs, n)
 }
 
 // frameHeader puts the header of the frame whose payload is
