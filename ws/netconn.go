@@ -38,7 +38,9 @@ import (
 // blocked call and every later one with an error that matches
 // os.ErrDeadlineExceeded and is a net.Error whose Timeout is true, and a
 // deadline moved into the future makes the calls work again, with no byte
-// lost (a Conn's read interrupted by its context resumes where it stopped).
+// lost (a Conn's read interrupted by its context resumes where it stopped;
+// only a compressed message cannot, and Read says so with an error once
+// the output it had is read, then goes on with the next message).
 // A write deadline bounds the wait for the message in flight, never a
 // message already handed over, which would leave half a frame on the wire.
 //
