@@ -280,9 +280,10 @@
 //
 // Handshakes (accept.go, dial.go, h2.go, handshake.go) sit beside these:
 // they make the net.Conn and hand it, with the negotiated settings, to
-// newConn. In a browser, dial_js.go hands newConn a net.Conn over the
-// browser's WebSocket (browser_js.go), which turns whole messages into
-// frames and back.
+// newConn. In a browser, Dial (browser.go) hands newConn a browserSock
+// (browsersock.go): a net.Conn over the browser's WebSocket, bound with
+// syscall/js in browser_js.go, which turns whole messages into frames and
+// back.
 //
 // # Protocol errors
 //
