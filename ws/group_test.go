@@ -15,12 +15,12 @@ import (
 	"weak"
 )
 
-// groupPair returns the two ends of an in-memory connection (memPair: a
-// write waits until the other end reads it), server first, with a short
-// close timeout.
+// groupPair returns the two ends of an in-memory connection (syncPair: a
+// write waits until the other end reads it, so a member that does not read
+// stalls at once), server first, with a short close timeout.
 func groupPair(t testing.TB) (srv, cli *Conn) {
 	t.Helper()
-	cli, srv = memPair(t, connConfig{closeTimeout: 200 * time.Millisecond})
+	cli, srv = syncPair(t, connConfig{closeTimeout: 200 * time.Millisecond})
 	return srv, cli
 }
 

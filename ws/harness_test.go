@@ -541,10 +541,11 @@ type side struct {
 	pair   func(t testing.TB) (*Conn, *rawConn)
 }
 
-// Each side runs twice: over a plain TCP socket, where the transport takes
-// its direct paths on Linux, and over a wrapped net.Conn, where it takes
+// Each side runs three times: over a plain TCP socket, where the transport
+// takes its direct paths on Linux; over a wrapped net.Conn, where it takes
 // the portable one (the path of TLS, HTTP/2 streams, wrapping listeners and
-// custom dialers, and of other systems).
+// custom dialers, and of other systems); and over an in-memory pipe
+// (memPipe), the portable transport with no socket and no handshake.
 func bothSides(cfg connConfig) []side {
 	aopts := func() *AcceptOptions {
 		return &AcceptOptions{ReadLimit: cfg.readLimit, CloseTimeout: cfg.closeTimeout, OnPing: cfg.onPing}
@@ -561,6 +562,8 @@ func bothSides(cfg connConfig) []side {
 			o.NetDialContext = portableDial
 			return clientPair(t, o)
 		}},
+		{"server/mem", false, func(t testing.TB) (*Conn, *rawConn) { return memSide(t, cfg, false) }},
+		{"client/mem", true, func(t testing.TB) (*Conn, *rawConn) { return memSide(t, cfg, true) }},
 	}
 }
 

@@ -1,23 +1,40 @@
 package ws
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/wesos/wesos"
 )
 
 // memPair returns a client and a server Conn joined by an in-memory pipe
-// (net.Pipe), with no handshake and no socket: the transport's portable
-// path, for fast tests of the protocol. net.Pipe is synchronous (a write
-// waits for the peer's read), so each side that writes needs its peer
-// reading: run one side in a goroutine.
+// (memPipe), with no handshake and no socket: the transport's portable
+// path, for fast tests of the protocol.
 func memPair(t testing.TB, cfg connConfig) (client, server *Conn) {
 	t.Helper()
+	a, b := memPipe()
+	return pairOver(t, cfg, a, b)
+}
+
+// syncPair is memPair over net.Pipe, which is synchronous: a write waits
+// until the peer reads it, so a peer that does not read stalls its writer
+// at once, with nothing sent (what the Group tests of slow members need).
+func syncPair(t testing.TB, cfg connConfig) (client, server *Conn) {
+	t.Helper()
 	a, b := net.Pipe()
+	return pairOver(t, cfg, a, b)
+}
+
+// pairOver makes a client Conn over a and a server Conn over b, closed
+// when the test ends.
+func pairOver(t testing.TB, cfg connConfig, a, b net.Conn) (client, server *Conn) {
 	client = newConn(a, true, "", cfg, nil, nil)
 	server = newConn(b, false, "", cfg, nil, nil)
 	t.Cleanup(func() {
@@ -26,6 +43,221 @@ func memPair(t testing.TB, cfg connConfig) (client, server *Conn) {
 	})
 	return client, server
 }
+
+// memSide returns a Conn over one end of an in-memory pipe and the raw peer
+// on the other: a side of the bothSides matrix without a socket.
+func memSide(t testing.TB, cfg connConfig, client bool) (*Conn, *rawConn) {
+	t.Helper()
+	a, b := memPipe()
+	c := newConn(a, client, "", cfg, nil, nil)
+	t.Cleanup(func() {
+		c.CloseNow()
+		b.Close()
+	})
+	return c, &rawConn{t: t, nc: b, br: bufio.NewReader(b), client: !client}
+}
+
+// memPipeSize is how many bytes each direction of a memPipe holds before a
+// write waits for the reader: as much as loopback TCP takes in a write
+// that nobody reads yet (a test writes a 1 MiB frame, then reads it).
+const memPipeSize = 4 << 20
+
+// memPipe returns two net.Conns joined in memory: what one writes, the
+// other reads. Unlike net.Pipe, which hands each write to a read waiting
+// for it, each direction buffers up to memPipeSize bytes, as a socket
+// does: a write returns once its bytes are buffered, and waits only while
+// the buffer is full. Deadlines and Close interrupt waits as on a socket;
+// a read after the peer closed gets what was buffered, then io.EOF; a
+// write after the peer closed fails with a broken pipe.
+func memPipe() (net.Conn, net.Conn) {
+	ab, ba := newMemBuf(), newMemBuf()
+	a := &memConn{in: ba, out: ab, local: "mem-a", remote: "mem-b"}
+	b := &memConn{in: ab, out: ba, local: "mem-b", remote: "mem-a"}
+	a.rd.init()
+	a.wd.init()
+	b.rd.init()
+	b.wd.init()
+	return a, b
+}
+
+// memBuf is one direction of a memPipe.
+type memBuf struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, at every change
+	data    []byte
+	wclosed bool // the writing end closed: reads get io.EOF once data is read
+	rclosed bool // the reading end closed: writes fail
+}
+
+func newMemBuf() *memBuf { return &memBuf{changed: make(chan struct{})} }
+
+// signal wakes whoever waits on b. The caller holds b.mu.
+func (b *memBuf) signal() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// memConn is one end of a memPipe.
+type memConn struct {
+	in, out       *memBuf
+	rd, wd        memDeadline
+	local, remote memAddr
+}
+
+var errBrokenPipe = errors.New("mem pipe: write: broken pipe")
+
+func (c *memConn) Read(p []byte) (int, error) {
+	for {
+		c.in.mu.Lock()
+		switch {
+		case c.in.rclosed:
+			c.in.mu.Unlock()
+			return 0, net.ErrClosed
+		case len(c.in.data) > 0:
+			n := copy(p, c.in.data)
+			c.in.data = c.in.data[n:]
+			c.in.signal()
+			c.in.mu.Unlock()
+			return n, nil
+		case c.in.wclosed:
+			c.in.mu.Unlock()
+			return 0, io.EOF
+		case len(p) == 0:
+			c.in.mu.Unlock()
+			return 0, nil
+		}
+		changed := c.in.changed
+		c.in.mu.Unlock()
+		select {
+		case <-changed:
+		case <-c.rd.passed():
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+func (c *memConn) Write(p []byte) (int, error) {
+	n := 0
+	for {
+		c.out.mu.Lock()
+		switch {
+		case c.out.wclosed:
+			c.out.mu.Unlock()
+			return n, net.ErrClosed
+		case c.out.rclosed:
+			c.out.mu.Unlock()
+			return n, errBrokenPipe
+		}
+		if room := memPipeSize - len(c.out.data); room > 0 && len(p) > 0 {
+			k := min(room, len(p))
+			c.out.data = append(c.out.data, p[:k]...)
+			p = p[k:]
+			n += k
+			c.out.signal()
+		}
+		if len(p) == 0 {
+			c.out.mu.Unlock()
+			return n, nil
+		}
+		changed := c.out.changed
+		c.out.mu.Unlock()
+		select {
+		case <-changed:
+		case <-c.wd.passed():
+			return n, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// Close closes this end: its reads and writes fail with net.ErrClosed, the
+// peer reads io.EOF after what was written, and the peer's writes fail.
+func (c *memConn) Close() error {
+	for _, b := range []*memBuf{c.in, c.out} {
+		b.mu.Lock()
+		if b == c.in {
+			b.rclosed = true
+			b.data = nil
+		} else {
+			b.wclosed = true
+		}
+		b.signal()
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *memConn) LocalAddr() net.Addr  { return c.local }
+func (c *memConn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *memConn) SetDeadline(t time.Time) error {
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+func (c *memConn) SetReadDeadline(t time.Time) error  { c.rd.set(t); return nil }
+func (c *memConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+
+// memDeadline is a deadline of a memConn: a channel closed when it passes.
+type memDeadline struct {
+	mu    sync.Mutex
+	ch    chan struct{}
+	timer *time.Timer
+}
+
+func (d *memDeadline) init() { d.ch = make(chan struct{}) }
+
+// passed returns a channel closed once the deadline has passed.
+func (d *memDeadline) passed() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ch
+}
+
+// set sets the deadline to t; the zero t removes it.
+func (d *memDeadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	select {
+	case <-d.ch:
+		d.ch = make(chan struct{}) // passed before: a new deadline
+	default:
+	}
+	if t.IsZero() {
+		return
+	}
+	ch := d.ch
+	expire := func() {
+		d.mu.Lock()
+		if d.ch == ch {
+			select {
+			case <-ch:
+			default:
+				close(ch)
+			}
+		}
+		d.mu.Unlock()
+	}
+	if wait := time.Until(t); wait > 0 {
+		d.timer = time.AfterFunc(wait, expire)
+		return
+	}
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// memAddr is the address of an end of a memPipe.
+type memAddr string
+
+func (a memAddr) Network() string { return "mem" }
+func (a memAddr) String() string  { return string(a) }
 
 // TestMemPair: over the in-memory pair, an echo server (Pipe(c, c)) answers
 // streamed and whole messages, a stale Body fails, and the close handshake
