@@ -10,6 +10,7 @@
 package kflate
 
 import (
+	"bufio"
 	"io"
 
 	"github.com/klauspost/compress/flate"
@@ -34,9 +35,30 @@ func (Flate) NewWriter(w io.Writer, level int) (ws.FlateWriter, error) {
 }
 
 // NewReader returns a klauspost/compress decompressor of r with the preset
-// dictionary dict. It reads r through its io.ByteReader, with no buffer of
-// its own.
+// dictionary dict. It reads r through a bufio.Reader of its own (4 KiB,
+// made once and reused by Reset), on which klauspost/compress decodes
+// several times faster than through r's io.ByteReader.
 func (Flate) NewReader(r io.Reader, dict []byte) ws.FlateReader {
+	d := &reader{br: bufio.NewReaderSize(r, 4096)}
 	// The decompressor klauspost/compress returns has Reset(r, dict).
-	return flate.NewReaderDict(r, dict).(ws.FlateReader)
+	d.fr = flate.NewReaderDict(d.br, dict).(flate.Resetter)
+	return d
 }
+
+// reader is a klauspost/compress decompressor reading through a
+// bufio.Reader.
+type reader struct {
+	br *bufio.Reader
+	fr flate.Resetter // and io.Reader
+}
+
+func (d *reader) Read(p []byte) (int, error) { return d.fr.(io.Reader).Read(p) }
+
+func (d *reader) Reset(r io.Reader, dict []byte) error {
+	d.br.Reset(r)
+	return d.fr.Reset(d.br, dict)
+}
+
+// Buffered reports how many bytes of the input the reader holds unread:
+// after the stream's final block, the caller counts them as data past it.
+func (d *reader) Buffered() int { return d.br.Buffered() }

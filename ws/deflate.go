@@ -80,7 +80,9 @@ type FlateWriter interface {
 
 // FlateReader is a decompressor of a Flate: the one flate.NewReaderDict
 // returns is one. Read returns io.ErrUnexpectedEOF when its input ends
-// before the stream does, as after a sync flush.
+// before the stream does, as after a sync flush. A decompressor that reads
+// its input ahead has a method Buffered() int that tells how many bytes it
+// holds unread, so that data after a final block is still found.
 type FlateReader interface {
 	io.Reader
 	// Reset discards the state and reads the raw DEFLATE stream r next,

@@ -1,9 +1,13 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
+	"errors"
 	"io"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -76,5 +80,76 @@ func TestDeflateFlateSeam(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// readAheadFlate is compress/flate reading through a bufio.Reader, as a
+// plugged-in decompressor may, which says how much it holds unread.
+type readAheadFlate struct{}
+
+func (readAheadFlate) NewWriter(w io.Writer, level int) (FlateWriter, error) {
+	return stdFlate{}.NewWriter(w, level)
+}
+
+func (readAheadFlate) NewReader(r io.Reader, dict []byte) FlateReader {
+	d := &readAhead{br: bufio.NewReader(r)}
+	d.FlateReader = stdFlate{}.NewReader(d.br, dict)
+	return d
+}
+
+type readAhead struct {
+	FlateReader
+	br *bufio.Reader
+}
+
+func (d *readAhead) Reset(r io.Reader, dict []byte) error {
+	d.br.Reset(r)
+	return d.FlateReader.Reset(d.br, dict)
+}
+
+func (d *readAhead) Buffered() int { return d.br.Buffered() }
+
+// TestDeflateDataAfterFinalBlock: a message whose deflate data goes on
+// after a final block fails with 1007, also with a decompressor that read
+// the extra bytes ahead; an empty stored block and the flush tail after it
+// are fine (RFC 7692 §7.2.3.4).
+func TestDeflateDataAfterFinalBlock(t *testing.T) {
+	msg := dflText(3000, 8)
+	var buf bytes.Buffer
+	fw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	fw.Write(msg)
+	fw.Close()
+	final := buf.Bytes()
+	for _, impl := range []struct {
+		name string
+		f    Flate
+	}{{"std", nil}, {"read-ahead", readAheadFlate{}}} {
+		for _, tc := range []struct {
+			name  string
+			after []byte
+			ok    bool
+		}{
+			{"nothing", nil, true},
+			{"empty-stored-block", []byte{0x00}, true},
+			{"garbage", []byte("data after the end of the stream"), false},
+		} {
+			t.Run(impl.name+"/"+tc.name, func(t *testing.T) {
+				c, raw, _ := dflServerPair(t, &AcceptOptions{Compression: &CompressionOptions{Flate: impl.f}}, "permessage-deflate")
+				ctx := testCtx(t)
+				payload := append(slices.Clone(final), tc.after...)
+				raw.write(dflFrames(opText, true, raw.client, [][]byte{payload}))
+				_, got, err := c.Read(ctx)
+				if tc.ok {
+					if err != nil || !bytes.Equal(got, msg) {
+						t.Fatalf("%v, %d bytes", err, len(got))
+					}
+					return
+				}
+				var pe *ProtocolError
+				if !errors.As(err, &pe) || pe.Code != StatusInvalidFramePayloadData {
+					t.Fatalf("read: %v, want a 1007 for the data after the final block", err)
+				}
+			})
+		}
 	}
 }

@@ -432,7 +432,12 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 		// may follow it.
 		var scratch [8]byte
 		extra := 0
-		for {
+		if b, ok := c.deflate.infl.(interface{ Buffered() int }); ok {
+			extra = b.Buffered() // input it read ahead (FlateReader)
+		}
+		// The sender may have appended an empty stored block to the
+		// final block (RFC 7692 §7.2.3.4): its header byte, then our tail.
+		for extra <= len(deflateTail)+1 {
 			m, rerr := c.deflate.src.Read(scratch[:])
 			extra += m
 			if rerr == io.EOF {
@@ -441,12 +446,9 @@ func (c *Conn) readInflated(p []byte) (int, error) {
 			if rerr != nil {
 				return n, rerr
 			}
-			// The sender may have appended an empty stored block to
-			// the final block (RFC 7692 §7.2.3.4): its header byte,
-			// then our tail.
-			if extra > len(deflateTail)+1 {
-				return 0, &ProtocolError{StatusInvalidFramePayloadData, "data after the final deflate block"}
-			}
+		}
+		if extra > len(deflateTail)+1 {
+			return 0, &ProtocolError{StatusInvalidFramePayloadData, "data after the final deflate block"}
 		}
 		return n, c.endMessage()
 	}
