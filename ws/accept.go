@@ -135,8 +135,9 @@ func Refuse(status int, reason string) error {
 
 // hsRequest is what the server side of a handshake reads of a request:
 // Accept fills it from an *http.Request (requestOf), Server.Serve from the
-// bytes it parsed itself (rawRequest). The checks and the negotiation
-// (handshake) read nothing else.
+// bytes it parsed itself (upgradeRead). The checks and the negotiation
+// (handshake) read nothing else, so that both paths answer every request
+// alike.
 type hsRequest struct {
 	method   string
 	proto11  bool   // HTTP/1.1 or later
@@ -145,10 +146,12 @@ type hsRequest struct {
 	protocol string // its :protocol pseudo-header
 	host     string
 
-	header http.Header
+	header http.Header  // the headers of Accept's request
+	raw    *upgradeRead // or those Serve parsed (upgraderead.go)
 
 	// r is the request as net/http has it, for Admit and
-	// SelectSubprotocol.
+	// SelectSubprotocol: Accept's own; for Serve, made only when one of
+	// them is set.
 	r *http.Request
 }
 
@@ -172,6 +175,9 @@ func requestOf(r *http.Request) hsRequest {
 // values returns the values of the header name, which is in canonical
 // form ("Sec-Websocket-Key"). The slice is valid until the next call.
 func (q *hsRequest) values(name string) []string {
+	if q.raw != nil {
+		return q.raw.values(name)
+	}
 	return q.header[name]
 }
 
@@ -371,16 +377,40 @@ func appendUpgrade(b []byte, hs *handshakeResult, h http.Header) []byte {
 		b = append(b, hs.deflate.String()...)
 		b = append(b, "\r\n"...)
 	}
+	b = appendHeaders(b, h, "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length")
+	return append(b, "\r\n"...)
+}
+
+// appendHeaders appends the headers of h to b, less those named in skip
+// (ignoring case) and those whose name is not a token; a line break in a
+// value becomes a space, as net/http writes them.
+func appendHeaders(b []byte, h http.Header, skip ...string) []byte {
+next:
 	for name, values := range h {
-		switch http.CanonicalHeaderKey(name) {
-		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Type", "Content-Length":
+		if !isToken(name) {
 			continue
 		}
+		for _, s := range skip {
+			if asciiEqualFold(name, s) {
+				continue next
+			}
+		}
 		for _, v := range values {
-			b = append(b, name...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+			b = appendHeader(b, name, v)
+		}
+	}
+	return b
+}
+
+// appendHeader appends the header line "name: value" to b.
+func appendHeader(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c == '\r' || c == '\n' {
+			b = append(b, ' ')
+		} else {
+			b = append(b, c)
 		}
 	}
 	return append(b, "\r\n"...)
@@ -457,10 +487,37 @@ func checkRequest(q *hsRequest, opts *AcceptOptions) (key, proto string, herr *H
 	return key, proto, nil
 }
 
+// sameHost reports, without parsing it, whether origin is the plain
+// http:// or https:// origin of host (a name or an IPv4 address, and a
+// port), which url.Parse would find so too.
+func sameHost(origin, host string) bool {
+	rest, ok := strings.CutPrefix(origin, "http://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(origin, "https://"); !ok {
+			return false
+		}
+	}
+	if rest == "" || !asciiEqualFold(rest, host) {
+		return false
+	}
+	name, port, _ := strings.Cut(rest, ":")
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c) || c == '.' || c == '-') {
+			return false
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if !isDigit(port[i]) {
+			return false
+		}
+	}
+	return name != ""
+}
+
 // checkOrigin allows requests without an Origin header, from the request's
 // own host, and from hosts matching one of patterns.
 func checkOrigin(origin, host string, patterns []string) error {
-	if origin == "" {
+	if origin == "" || sameHost(origin, host) {
 		return nil
 	}
 	u, err := url.Parse(origin)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,19 +17,25 @@ import (
 	"github.com/wesos/wesos"
 )
 
-// idleHeapPerConn opens n idle echo connections to a Server with opts and
-// returns the heap they hold, per connection, once idle. The clients are
-// bare net.Conns (no buffer kept), the same in every measurement, so the
-// differences between two measurements are the server's.
+// idleHeapPerConn opens n idle echo connections to a Server with opts,
+// served through net/http (ServeHTTP), and returns the heap they hold, per
+// connection, once idle; see idleHeapPerConnOn.
 func idleHeapPerConn(t *testing.T, opts *AcceptOptions, n int) float64 {
+	return idleHeapPerConnOn(t, handshakeServers[0], opts, n)
+}
+
+// idleHeapPerConnOn opens n idle echo connections to a Server with opts,
+// served the way hs does, and returns the heap they hold, per connection,
+// once idle. The clients are bare net.Conns (no buffer kept), the same in
+// every measurement, so the differences between two measurements are the
+// server's.
+func idleHeapPerConnOn(t *testing.T, hs handshakeServer, opts *AcceptOptions, n int) float64 {
 	t.Helper()
 	opts.CloseTimeout = 100 * time.Millisecond    // the clients never answer a close
 	opts.ErrorLog = slog.New(slog.DiscardHandler) // they vanish without a close, too
 	srv := NewServer(func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, c, c) }, opts)
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Shutdown(context.Background())
-	host := strings.TrimPrefix(hs.URL, "http://")
+	host, stop := hs.start(t, srv)
+	defer stop()
 	req := requestTo(host, "/rooms/go?user=ann", "Cookie: session=ok",
 		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
 		"Accept-Language: en-GB,en;q=0.9", "Origin: http://"+host, "Pragma: no-cache", "Cache-Control: no-cache",

@@ -14,7 +14,11 @@
 // ListenAndServe sets the HTTP timeouts and limits that the zero
 // http.Server lacks and, when ctx ends, shuts down gracefully: every
 // connection gets 1001 (going away). Serve does the same with an
-// http.Server and a listener of your own.
+// http.Server and a listener of your own. A port that carries nothing but
+// WebSockets can do without net/http: srv.Serve(ln), the Server's own
+// method, reads the upgrade requests itself, with the same checks and
+// answers, and its connections cost less memory (TLS through
+// tls.NewListener; srv.Shutdown stops it).
 //
 // and a client:
 //

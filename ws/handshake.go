@@ -35,8 +35,9 @@ func validKey(key string) bool {
 	if len(key) != 24 {
 		return false
 	}
-	b, err := base64.StdEncoding.DecodeString(key)
-	return err == nil && len(b) == 16
+	var b [18]byte
+	n, err := base64.StdEncoding.Decode(b[:], []byte(key))
+	return err == nil && n == 16
 }
 
 // splitTokens returns the comma-separated tokens of every one of values,

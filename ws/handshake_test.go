@@ -16,24 +16,57 @@ import (
 	"time"
 )
 
-// TestAcceptRequests sends hand-written handshake requests to Accept and
-// checks the status, the headers of the answer, and the error Accept returns.
-func TestAcceptRequests(t *testing.T) {
+// handshakeCase is a hand-written handshake request, with the options of
+// the server it goes to and the answer it must get.
+type handshakeCase struct {
+	name   string
+	method string   // default GET
+	proto  string   // default HTTP/1.1
+	lines  []string // header lines besides Host; nil means the four valid ones
+	opts   *AcceptOptions
+	status int
+	check  func(t *testing.T, resp *http.Response)
+}
+
+// handshakeLines are the four header lines of a valid handshake.
+var handshakeLines = []string{
+	"Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + clientKey,
+}
+
+// request returns tc's request to host: HOST in its lines stands for host,
+// HOSTUPPER for host in upper case.
+func (tc handshakeCase) request(host string) string {
+	method, proto := tc.method, tc.proto
+	if method == "" {
+		method = "GET"
+	}
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+	lines := tc.lines
+	if lines == nil {
+		lines = handshakeLines
+	}
+	var req strings.Builder
+	req.WriteString(method + " /ws " + proto + "\r\nHost: " + host + "\r\n")
+	for _, l := range lines {
+		l = strings.ReplaceAll(l, "HOSTUPPER", strings.ToUpper(host))
+		l = strings.ReplaceAll(l, "HOST", host)
+		req.WriteString(l + "\r\n")
+	}
+	req.WriteString("\r\n")
+	return req.String()
+}
+
+// handshakeCases are the requests every way of accepting must answer
+// alike: the checks, the origin policy, the choice of a subprotocol.
+func handshakeCases() []handshakeCase {
 	const (
 		upgrade = "Upgrade: websocket"
 		conn    = "Connection: Upgrade"
 		version = "Sec-WebSocket-Version: 13"
 		key     = "Sec-WebSocket-Key: " + clientKey
 	)
-	type tc struct {
-		name   string
-		method string   // default GET
-		proto  string   // default HTTP/1.1
-		lines  []string // header lines besides Host; nil means the four valid ones
-		opts   *AcceptOptions
-		status int
-		check  func(t *testing.T, resp *http.Response)
-	}
 	valid := func(extra ...string) []string { return append([]string{upgrade, conn, version, key}, extra...) }
 	without := func(drop string, extra ...string) []string {
 		var out []string
@@ -57,7 +90,7 @@ func TestAcceptRequests(t *testing.T) {
 			}
 		}
 	}
-	cases := []tc{
+	return []handshakeCase{
 		{name: "valid", status: 101},
 		{name: "POST", method: "POST", status: 405, check: header("Allow", "GET")},
 		{name: "PUT", method: "PUT", status: 405},
@@ -110,30 +143,20 @@ func TestAcceptRequests(t *testing.T) {
 		{name: "server speaks none", lines: valid("Sec-WebSocket-Protocol: chat"), status: 101, check: header("Sec-WebSocket-Protocol", "")},
 		{name: "no extension accepted", lines: valid("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-custom"), status: 101, check: header("Sec-WebSocket-Extensions", "")},
 	}
-	for _, tc := range cases {
+}
+
+// TestAcceptRequests sends hand-written handshake requests to Accept and
+// checks the status, the headers of the answer, and the error Accept returns.
+func TestAcceptRequests(t *testing.T) {
+	for _, tc := range handshakeCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, results := startAcceptServer(t, tc.opts)
 			host := strings.TrimPrefix(srv.URL, "http://")
-			method, proto := tc.method, tc.proto
-			if method == "" {
-				method = "GET"
-			}
-			if proto == "" {
-				proto = "HTTP/1.1"
-			}
 			lines := tc.lines
 			if lines == nil {
-				lines = valid()
+				lines = handshakeLines
 			}
-			var req strings.Builder
-			req.WriteString(method + " /ws " + proto + "\r\nHost: " + host + "\r\n")
-			for _, l := range lines {
-				l = strings.ReplaceAll(l, "HOSTUPPER", strings.ToUpper(host))
-				l = strings.ReplaceAll(l, "HOST", host)
-				req.WriteString(l + "\r\n")
-			}
-			req.WriteString("\r\n")
-			resp, raw := rawRequest(t, host, req.String())
+			resp, raw := rawRequest(t, host, tc.request(host))
 			if resp.StatusCode != tc.status {
 				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 				t.Fatalf("status %s (%s), want %d", resp.Status, body, tc.status)

@@ -76,6 +76,12 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, servers ..
 // Serve returns nil after a shutdown that ctx asked for and that finished
 // in time; otherwise the error that ended serving (never
 // http.ErrServerClosed) joined with those of the shutdown. It closes ln.
+//
+// This Serve is for a port that carries HTTP, WebSockets among it (behind
+// a ServeMux, say), through net/http. For a port that carries nothing but
+// WebSockets, the method Server.Serve reads the upgrade requests itself,
+// without net/http, with less memory and garbage per connection; stop it
+// with Server.Shutdown.
 func Serve(ctx context.Context, hs *http.Server, ln net.Listener, servers ...*Server) error {
 	if s, ok := hs.Handler.(*Server); ok && !slices.Contains(servers, s) {
 		servers = append(servers[:len(servers):len(servers)], s)

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
-// ErrServerClosed is returned by Server.Send after Shutdown has begun.
+// ErrServerClosed is returned by Server.Send, and by Server.Serve, once
+// Shutdown has begun: what http.ErrServerClosed is to an http.Server.
 var ErrServerClosed = errors.New("ws: server closed")
 
 // Server is an http.Handler that upgrades requests, runs a handler for each
@@ -33,6 +35,10 @@ var ErrServerClosed = errors.New("ws: server closed")
 //   - anything else, and a handler that panics: 1011, with the reason
 //     "internal error" (the error's text stays in the log).
 //
+// A Server is served through net/http (it is an http.Handler: mount it on
+// an http.Server, or run ListenAndServe) or on a listener of its own
+// (Serve), or both.
+//
 // Shutdown sends 1001 to every connection and waits for the handlers; a
 // handler that returns once Shutdown has begun leaves its connection to
 // Shutdown, so it too gets every broadcast Send accepted and then 1001.
@@ -53,11 +59,17 @@ type Server struct {
 	shared connShared
 	stats  counters
 
-	mu       sync.Mutex
-	peers    map[*Conn]*member
-	closing  bool
-	handlers sync.WaitGroup
-	sends    sync.WaitGroup // broadcasts in progress
+	mu      sync.Mutex
+	peers   map[*Conn]*member
+	closing bool
+	// Serve's listeners, and its connections whose handshake is under
+	// way: Shutdown closes them (nil until Serve runs).
+	listeners map[*net.Listener]struct{}
+	pending   map[net.Conn]struct{}
+
+	handshakeTimeout time.Duration // Serve's: DefaultReadHeaderTimeout (tests shorten it)
+	handlers         sync.WaitGroup
+	sends            sync.WaitGroup // broadcasts in progress
 }
 
 // NewServer returns a Server that runs handler for each accepted connection,
@@ -71,7 +83,7 @@ type Server struct {
 // the handler needs of it (a user, a room, a header), Admit puts in that
 // context. opts may be nil.
 func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOptions) *Server {
-	s := &Server{handler: handler, peers: make(map[*Conn]*member)}
+	s := &Server{handler: handler, peers: make(map[*Conn]*member), handshakeTimeout: DefaultReadHeaderTimeout}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -103,35 +115,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, ctx, refused, err := accept(w, r, &s.opts, &s.shared)
 	if err != nil {
 		s.handlers.Done()
-		var herr *HandshakeError
-		switch {
-		case refused && errors.As(err, &herr):
-			s.log.Debug("ws: request refused", "remote", r.RemoteAddr, "err", err)
-		case refused:
-			s.log.Info("ws: request refused", "remote", r.RemoteAddr, "err", err)
-		default:
-			s.log.Info("ws: handshake failed", "remote", r.RemoteAddr, "err", err)
-		}
+		s.failed(r.RemoteAddr, refused, err)
 		return
 	}
-	// The handler's context keeps the request's values and ends when the
-	// handler returns or Shutdown ends the connections. It is made before
-	// c is listed, so that Shutdown, which cancels the listed ones, never
-	// misses it.
-	hctx := newHandlerCtx(ctx, c)
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		c.Close(StatusGoingAway, "server is shutting down")
-		s.handlers.Done()
+	p := s.open(c, ctx)
+	if p == nil {
 		return
 	}
-	s.fan.mu.Lock()
-	p := s.fan.join(c, hctx)
-	s.fan.mu.Unlock()
-	s.peers[c] = p
-	s.mu.Unlock()
-
 	// The handler runs in a goroutine of its own and ServeHTTP returns, so
 	// that net/http lets go of what it kept for the request (its buffers,
 	// the request and the response, a deep stack): an idle connection
@@ -144,6 +134,47 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	go s.serve(p)
+}
+
+// failed logs a handshake that did not become a connection: refused by
+// Admit (refused), by the checks, or failed.
+func (s *Server) failed(remote any, refused bool, err error) {
+	var herr *HandshakeError
+	switch {
+	case refused && errors.As(err, &herr):
+		s.log.Debug("ws: request refused", "remote", remote, "err", err)
+	case refused:
+		s.log.Info("ws: request refused", "remote", remote, "err", err)
+	default:
+		s.log.Info("ws: handshake failed", "remote", remote, "err", err)
+	}
+}
+
+// open lists c, just accepted (with ctx the context whose values its
+// handler gets), as one of the Server's connections and returns its
+// member, whose handler the caller runs; during Shutdown it closes c with
+// 1001 instead and returns nil. Both ServeHTTP and Serve open every
+// connection here, and the handler's count that they took (s.handlers)
+// passes to the member.
+func (s *Server) open(c *Conn, ctx context.Context) *member {
+	// The handler's context keeps the request's values and ends when the
+	// handler returns or Shutdown ends the connections. It is made before
+	// c is listed, so that Shutdown, which cancels the listed ones, never
+	// misses it.
+	hctx := newHandlerCtx(ctx, c)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.Close(StatusGoingAway, "server is shutting down")
+		s.handlers.Done()
+		return nil
+	}
+	s.fan.mu.Lock()
+	p := s.fan.join(c, hctx)
+	s.fan.mu.Unlock()
+	s.peers[c] = p
+	s.mu.Unlock()
+	return p
 }
 
 // serve runs the handler of p's connection. It is the bottom frame of the
@@ -273,8 +304,10 @@ func isDone(ch <-chan struct{}) bool {
 	}
 }
 
-// Shutdown stops the server: new requests get 503 and Send fails with
-// ErrServerClosed; broadcasts already accepted are delivered; then every
+// Shutdown stops the server: new requests get 503, Send fails with
+// ErrServerClosed, and Serve closes its listeners and returns
+// ErrServerClosed (connections whose handshake it has not finished are
+// closed); broadcasts already accepted are delivered; then every
 // connection is sent 1001 (going away) and Shutdown waits for the handlers
 // to return. If ctx ends first, the remaining connections are closed at once
 // and ctx.Err() is returned. Shutdown does not stop the http.Server the
@@ -282,6 +315,7 @@ func isDone(ch <-chan struct{}) bool {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.closeListening()
 	s.mu.Unlock()
 	defer s.cancelAll()
 

@@ -1,0 +1,261 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Serve accepts connections on ln and serves WebSockets on them itself,
+// without net/http, until Shutdown: for a port that carries nothing but
+// WebSockets. It reads each upgrade request (HTTP/1.1) and answers it with
+// the same checks, status codes, origin policy, subprotocol and compression
+// negotiation, Admit and limits as ServeHTTP behind ws.HTTPServer's
+// settings: the request, with its headers, must arrive within
+// DefaultReadHeaderTimeout and fit in DefaultMaxHeaderBytes (else 431), and
+// the 101 must leave within that time too. A refused request is answered
+// with its status and the connection closed: it carries one request, never
+// more. For TLS, serve a listener from tls.NewListener; its handshake is
+// bounded by the same timeout.
+//
+// What it saves over ServeHTTP is net/http's per-connection machinery: the
+// request is read into a pooled buffer and parsed in place, and nothing of
+// it is allocated but what the connection keeps (its Conn, the handler's
+// goroutine and context), so a handshake leaves less garbage and an idle
+// connection costs less memory (see the README's figures). Admit and
+// SelectSubprotocol take an *http.Request: with either set, Serve makes one
+// for each request (its headers, URL and TLS state copied out; its context
+// is context.Background(), without net/http's values), which costs what
+// net/http's would.
+//
+// Serve may run on several listeners at once, and beside ServeHTTP: the
+// connections are the same Server's. Temporary errors of Accept (too many
+// open files) are retried after a pause that grows up to a second. Serve
+// closes ln when it returns. It returns ErrServerClosed once Shutdown has
+// begun, also when called after it; otherwise the error of ln.Accept that
+// ended it. Shutdown closes the listeners, and the connections whose
+// handshake has not finished, before it closes the WebSockets.
+//
+// To serve HTTP too (pages, an API, health checks) on the same port, mount
+// the Server on an http.Server instead (ServeHTTP), and run that with the
+// package's Serve or ListenAndServe, which also shut it down gracefully.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[*net.Listener]struct{})
+		s.pending = make(map[net.Conn]struct{})
+	}
+	s.listeners[&ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, &ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var pause time.Duration // after a temporary error of Accept
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // as net/http: EMFILE and the like are temporary
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.log.Error("ws: accept failed; retrying", "err", err, "pause", pause)
+				t := time.NewTimer(pause)
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			return err
+		}
+		pause = 0
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.pending[nc] = struct{}{}
+		s.handlers.Add(1) // passes to the handler (open), or ends with serveConn
+		s.mu.Unlock()
+		go s.serveConn(nc)
+	}
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// closeListening closes, as Shutdown begins (with s.mu held), the
+// listeners of Serve and the connections whose handshake is under way.
+func (s *Server) closeListening() {
+	for ln := range s.listeners {
+		(*ln).Close()
+	}
+	for nc := range s.pending {
+		nc.Close()
+	}
+	clear(s.pending)
+}
+
+// unpend takes nc off the connections whose handshake is under way, and
+// reports whether it was still there: if not, Shutdown has closed it.
+func (s *Server) unpend(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pending[nc]
+	delete(s.pending, nc)
+	return ok
+}
+
+// serveConn runs the handshake of a connection Serve accepted, and then
+// its handler in a goroutine of its own, as ServeHTTP does: the handler's
+// goroutine starts with a small stack that the handshake has not grown.
+func (s *Server) serveConn(nc net.Conn) {
+	q := getUpgradeRead()
+	defer q.release()
+	nc.SetDeadline(time.Now().Add(s.handshakeTimeout))
+	var (
+		hq      hsRequest
+		hs      handshakeResult
+		w       *rawResponseWriter
+		err     error
+		refused bool
+	)
+	if err = q.read(nc, DefaultMaxHeaderBytes); err != nil {
+		var herr *HandshakeError
+		if !errors.As(err, &herr) {
+			// The connection failed or ended before its request did
+			// (a TLS handshake, a timeout): nothing to answer.
+			s.unpend(nc)
+			nc.Close()
+			s.handlers.Done()
+			s.log.Debug("ws: reading the handshake request", "remote", nc.RemoteAddr(), "err", err)
+			return
+		}
+	} else {
+		// With Admit or SelectSubprotocol the request is also an
+		// *http.Request, whose strings outlive the buffer.
+		needed := s.opts.Admit != nil || s.opts.SelectSubprotocol != nil
+		var herr *HandshakeError
+		if hq, herr = q.parse(needed); herr == nil && needed {
+			hq.r, herr = q.httpRequest(&hq, nc)
+			w = &rawResponseWriter{}
+		}
+		if herr != nil {
+			err = herr
+			s.stats.refused(herr.Status) // what net/http refuses before a handler
+		} else if hs, err = handshake(&hq, w, &s.opts, &s.stats); err != nil {
+			refused = hs.refused
+		}
+	}
+	var h http.Header
+	if w != nil {
+		h = w.h
+	}
+	if err != nil {
+		status, reason := refusal(err)
+		var name, value string
+		if !refused {
+			name, value = refusalHeader(status)
+		}
+		q.out = appendRefusal(q.out[:0], status, reason, name, value, h)
+		s.refuse(nc, q)
+		s.handlers.Done()
+		s.failed(nc.RemoteAddr(), refused, err)
+		return
+	}
+	q.out = appendUpgrade(q.out[:0], &hs, h)
+	if _, err := nc.Write(q.out); err != nil {
+		s.unpend(nc)
+		nc.Close()
+		s.handlers.Done()
+		s.stats.upgraded(err)
+		s.failed(nc.RemoteAddr(), false, err)
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	if !s.unpend(nc) {
+		// Shutdown began and closed nc: it must not become a Conn,
+		// whose writes may go to the socket's descriptor, which the
+		// system may have given to another connection.
+		s.handlers.Done()
+		s.stats.upgraded(ErrServerClosed)
+		return
+	}
+	s.stats.upgraded(nil)
+	cfg := s.opts.connConfig()
+	cfg.ownSocket = true
+	cfg.shared = &s.shared
+	c := newConn(nc, false, hs.proto, cfg, hs.deflateState(&s.opts), q.buf[q.end:q.n])
+	ctx := hs.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if p := s.open(c, ctx); p != nil {
+		go s.serve(p)
+	}
+}
+
+// refuseLinger bounds how long a refused connection is read after its
+// answer, so that the client reads the answer rather than a reset.
+const refuseLinger = 500 * time.Millisecond
+
+// refuse writes the refusal in q.out to nc and closes nc. It first closes
+// the writing side and reads what the client still sends, for a while: a
+// socket closed with unread bytes (the rest of an oversized request) is
+// reset, and the client may lose the answer.
+func (s *Server) refuse(nc net.Conn, q *upgradeRead) {
+	defer func() {
+		s.unpend(nc)
+		nc.Close()
+	}()
+	if _, err := nc.Write(q.out); err != nil {
+		return
+	}
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	nc.SetReadDeadline(time.Now().Add(refuseLinger))
+	for range 64 { // at most 64 buffers: a bounded drain
+		if _, err := nc.Read(q.buf); err != nil {
+			return
+		}
+	}
+}
+
+// rawResponseWriter is the http.ResponseWriter that Serve gives Admit: it
+// keeps the headers Admit sets, which go out with the answer. Admit must not
+// write: Write fails, WriteHeader is ignored.
+type rawResponseWriter struct{ h http.Header }
+
+func (w *rawResponseWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = make(http.Header)
+	}
+	return w.h
+}
+
+func (w *rawResponseWriter) Write([]byte) (int, error) { return 0, errAdmitWrote }
+
+func (w *rawResponseWriter) WriteHeader(int) {}
+
+var errAdmitWrote = errors.New("ws: Admit must not write the response")
