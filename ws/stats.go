@@ -32,7 +32,8 @@ type Stats struct {
 	// HandshakeFailed counts the requests that passed every check and
 	// Admit but could not be upgraded: the connection could not be taken
 	// over from net/http, or the handshake response could not be written
-	// within the close timeout.
+	// within the close timeout (through Serve, within the handshake's
+	// timeout, or Shutdown closed the connection meanwhile).
 	HandshakeFailed uint64
 
 	// MessagesIn and BytesIn count the data messages a Server's
@@ -80,7 +81,9 @@ func (s *Stats) Closed(code StatusCode) uint64 {
 // Refusals counts the requests a Server refused, by reason.
 type Refusals struct {
 	// Handshake counts requests that were not valid WebSocket handshakes
-	// (answered 400, 405 or 426).
+	// (answered 400, 405 or 426); through Serve, also those that were
+	// not valid HTTP/1.1 requests (400, 431, 501, 505), which net/http
+	// refuses before ServeHTTP sees them.
 	Handshake uint64
 
 	// Origin counts requests from an origin that is not allowed (403).

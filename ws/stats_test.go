@@ -71,6 +71,7 @@ func TestServerStats(t *testing.T) {
 		// once every connection has settled.
 		provoke func(t *testing.T, srv *Server, host string) Stats
 		vary    []string // fields whose value the case cannot know
+		netHTTP bool     // only through net/http (ServeHTTP), not Serve
 	}{{
 		name: "messages in and out, closed with 1000",
 		provoke: func(t *testing.T, srv *Server, host string) Stats {
@@ -140,7 +141,8 @@ func TestServerStats(t *testing.T) {
 			return Stats{Open: 1, Accepted: 1, Refused: Refusals{Admit: map[int]uint64{401: 2, 403: 1, 429: 1}}}
 		},
 	}, {
-		name: "refused while shutting down",
+		name:    "refused while shutting down",
+		netHTTP: true, // Serve's listener is closed: no request arrives
 		provoke: func(t *testing.T, srv *Server, host string) Stats {
 			if err := srv.Shutdown(testCtx(t)); err != nil {
 				t.Fatal(err)
@@ -151,7 +153,8 @@ func TestServerStats(t *testing.T) {
 			return Stats{Refused: Refusals{ShuttingDown: 1}}
 		},
 	}, {
-		name: "handshake failed: middleware hides the hijacker",
+		name:    "handshake failed: middleware hides the hijacker",
+		netHTTP: true,
 		wrap: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				h.ServeHTTP(struct{ http.ResponseWriter }{w}, r)
@@ -213,25 +216,32 @@ func TestServerStats(t *testing.T) {
 		},
 		vary: []string{"MessagesOut", "BytesOut"}, // what the socket's buffers took
 	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			opts := tc.opts
-			opts.ErrorLog = slog.New(slog.DiscardHandler)
-			opts.CloseTimeout = 100 * time.Millisecond // some raw clients never answer a close
-			handler := tc.handler
-			if handler == nil {
-				handler = echoHandler
+		for _, path := range handshakeServers {
+			if tc.netHTTP && path.name == "Serve" {
+				continue
 			}
-			srv := NewServer(handler, &opts)
-			var h http.Handler = srv
-			if tc.wrap != nil {
-				h = tc.wrap(srv)
-			}
-			hs := httptest.NewServer(h)
-			defer hs.Close()
-			defer srv.Shutdown(context.Background())
-			want := tc.provoke(t, srv, strings.TrimPrefix(hs.URL, "http://"))
-			settle(t, "Server.Stats", srv.Stats, want, tc.vary...)
-		})
+			t.Run(path.name+"/"+tc.name, func(t *testing.T) {
+				opts := tc.opts
+				opts.ErrorLog = slog.New(slog.DiscardHandler)
+				opts.CloseTimeout = 100 * time.Millisecond // some raw clients never answer a close
+				handler := tc.handler
+				if handler == nil {
+					handler = echoHandler
+				}
+				srv := NewServer(handler, &opts)
+				var host string
+				if tc.wrap != nil {
+					hs := httptest.NewServer(tc.wrap(srv))
+					defer hs.Close()
+					defer srv.Shutdown(context.Background())
+					host = strings.TrimPrefix(hs.URL, "http://")
+				} else {
+					host, _ = path.start(t, srv)
+				}
+				want := tc.provoke(t, srv, host)
+				settle(t, "Server.Stats", srv.Stats, want, tc.vary...)
+			})
+		}
 	}
 }
 
