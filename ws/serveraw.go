@@ -152,10 +152,10 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 	} else {
 		// With Admit or SelectSubprotocol the request is also an
-		// *http.Request, whose strings outlive the buffer.
+		// *http.Request.
 		needed := s.opts.Admit != nil || s.opts.SelectSubprotocol != nil
 		var herr *HandshakeError
-		if hq, herr = q.parse(needed); herr == nil && needed {
+		if hq, herr = q.parse(); herr == nil && needed {
 			hq.r, herr = q.httpRequest(&hq, nc)
 			w = &rawResponseWriter{}
 		}

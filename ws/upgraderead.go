@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 // rawBufSize is the size of the pooled buffer a request is read into: a
@@ -24,15 +23,14 @@ import (
 // to the header limit, and that larger buffer is not pooled.
 const rawBufSize = 4 << 10
 
-// upgradeRead is an upgrade request read from a connection. Its strings are
-// views of buf until own is set (see parse): the handshake reads them, and
-// nothing may keep one past release.
+// upgradeRead is an upgrade request read from a connection, and the
+// answer. Its strings are substrings of one copy of the request (parse),
+// which a *http.Request made from them may keep.
 type upgradeRead struct {
 	buf []byte // the bytes read: the request, then what followed it
 	n   int    // len of what was read into buf
 	end int    // the end of the request (past its empty line); 0 until read
 
-	own     bool   // the strings are copies: a *http.Request may keep them
 	method  string // the request line
 	target  string
 	proto   string
@@ -56,7 +54,8 @@ func getUpgradeRead() *upgradeRead {
 	return q
 }
 
-// release returns q to the pool; nothing may use it or its strings after.
+// release returns q to the pool; nothing may use it after (its strings
+// are copies, and stay valid).
 func (q *upgradeRead) release() {
 	if cap(q.buf) > rawBufSize {
 		q.buf = nil
@@ -117,18 +116,13 @@ func badRequest(reason string) *HandshakeError {
 	return &HandshakeError{http.StatusBadRequest, reason}
 }
 
-// parse parses the request read into the view the handshake reads. own:
-// copy its strings out of the buffer, for a *http.Request that may outlive
-// it (Admit may keep it); otherwise they are views of the buffer, valid
-// until release. A request net/http would refuse comes back as the
-// *HandshakeError net/http's status answers it with.
-func (q *upgradeRead) parse(own bool) (hsRequest, *HandshakeError) {
-	var text string
-	if q.own = own; own {
-		text = string(q.buf[:q.end])
-	} else {
-		text = unsafe.String(&q.buf[0], q.end)
-	}
+// parse parses the request read into the view the handshake reads. Its
+// strings are substrings of one copy of the request: the only allocation a
+// request that goes through costs, which spares the package an unsafe
+// view of the pooled buffer. A request net/http would refuse comes back as
+// the *HandshakeError net/http's status answers it with.
+func (q *upgradeRead) parse() (hsRequest, *HandshakeError) {
+	text := string(q.buf[:q.end])
 	line, rest := cutLine(text)
 	method, line, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(line, " ")
@@ -304,7 +298,7 @@ func asciiEqualFold(a, b string) bool {
 }
 
 // httpRequest returns the request as net/http would have made it, for
-// Admit and SelectSubprotocol: parse must have copied the strings (own).
+// Admit and SelectSubprotocol.
 // Its context is context.Background(); it has no body.
 func (q *upgradeRead) httpRequest(hq *hsRequest, nc net.Conn) (*http.Request, *HandshakeError) {
 	u, err := url.ParseRequestURI(q.target)
