@@ -43,6 +43,7 @@ func dialRawSeeds() [][]byte {
 	add(0, []byte(ok+"\r\n"), s.msg(opText, "hello"), s.msg(opPing, "p"), s.close(1000, "bye"))
 	add(1, []byte(ok+"Sec-WebSocket-Protocol: b\r\n\r\n"), s.frame(false, opBinary, []byte{1, 2}).bytes(), s.msg(opContinuation, "3"))
 	add(2, []byte(ok+"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n"), comp.bytes(), s.close(1001, ""))
+	add(2|8, []byte(ok+"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n"), comp.bytes(), s.close(1001, ""))
 	add(2, []byte(ok+"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=15\r\n\r\n"), comp.bytes())
 	add(0, []byte(ok+"Sec-WebSocket-Protocol: c\r\n\r\n"))
 	add(0, []byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden"))
@@ -54,7 +55,7 @@ func dialRawSeeds() [][]byte {
 
 // FuzzDialRaw: data[0] is the mode (bit 0 offers subprotocols "a" and "b",
 // bit 1 offers permessage-deflate, bit 2 reads with Next and small Body
-// reads); the rest is everything the server sends, with acceptPlaceholder
+// reads, bit 3 decompresses with a plugged-in Flate that reads ahead); the rest is everything the server sends, with acceptPlaceholder
 // replaced. Checks: no panic and no hang; Dial reads at most
 // maxHandshakeResponse bytes before it returns; it returns a Conn only for
 // a 101 with the right key, an offered subprotocol and offered extensions;
@@ -104,6 +105,9 @@ func FuzzDialRaw(f *testing.F) {
 		}
 		if mode&2 != 0 {
 			opts.Compression = &CompressionOptions{}
+			if mode&8 != 0 {
+				opts.Compression.Flate = readAheadFlate{}
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
