@@ -28,10 +28,11 @@ import (
 )
 
 // wsLibs are the WebSocket servers, in column order. Every table takes its
-// columns from here, so another entry (wesos on a raw listener beside wesos
-// on net/http, say) is one line here plus its file in servers/ registering
-// the same name. Only peers are ever the "best peer".
-var wsLibs = []string{"wesos", "gorilla", "coder", "gobwas", "gws"}
+// columns from here, so another entry is one line here plus its file in
+// servers/ registering the same name: "wesos-raw" is wesos on its own
+// listener (Server.Serve) beside wesos on net/http. Only peers are ever the
+// "best peer".
+var wsLibs = []string{"wesos", "wesos-raw", "gorilla", "coder", "gobwas", "gws"}
 
 // deflateLibs are the columns of the compressed scenarios: wsLibs, with
 // wesos compressing through klauspost/compress (CompressionOptions.Flate,
