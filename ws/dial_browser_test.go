@@ -61,7 +61,11 @@ func TestBrowserWasm(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{Subprotocols: []string{"echo.v1"}})
+		opts := &ws.AcceptOptions{Subprotocols: []string{"echo.v1"}, ReadLimit: 16 << 20}
+		if r.URL.Query().Has("deflate") {
+			opts.Compression = &ws.CompressionOptions{}
+		}
+		c, err := ws.Accept(w, r, opts)
 		if err != nil {
 			return
 		}
@@ -102,7 +106,7 @@ func TestBrowserWasm(t *testing.T) {
 	t.Cleanup(srv.Close) // after the browser's cleanup, which ends its connections
 
 	b := browsertest.Start(t, ctx)
-	b.Open(t, ctx, srv.URL+"/")
+	page := b.Open(t, ctx, srv.URL+"/")
 	var report string
 	for tick := time.NewTicker(100 * time.Millisecond); report == ""; {
 		select {
@@ -119,7 +123,20 @@ func TestBrowserWasm(t *testing.T) {
 		}
 	}
 	t.Logf("the wasm program reports:\n%s", report)
-	for _, step := range []string{"echo", "options", "refused", "server-close", "read-limit", "close-code", "close-now"} {
+	// The same timings with the browser's WebSocket used from JavaScript,
+	// for comparison (logged only: a loaded machine makes them noisy).
+	var res struct {
+		Result struct{ Value struct{ Round, Large float64 } }
+	}
+	js := &res.Result.Value
+	if err := b.Call(ctx, page.Session, "Runtime.evaluate", map[string]any{
+		"expression": jsTiming, "returnByValue": true, "awaitPromise": true,
+	}, &res, time.Minute); err != nil {
+		t.Logf("JavaScript's WebSocket: no timing: %v", err)
+	} else {
+		t.Logf("JavaScript's WebSocket: 200 round trips of 16 bytes: %.0f µs each; an 8 MiB echo: %.0f ms", js.Round*1000, js.Large)
+	}
+	for _, step := range []string{"echo", "options", "refused", "server-close", "read-limit", "close-code", "close-now", "deflate", "netconn", "timing"} {
 		if !strings.Contains(report, "ok "+step+"\n") {
 			t.Errorf("step %s did not pass", step)
 		}
@@ -131,6 +148,8 @@ func TestBrowserWasm(t *testing.T) {
 		"main":       ws.CloseError{Code: 4000, Reason: "bye"}.Error(),
 		"going-away": ws.CloseError{Code: ws.StatusNoStatusRcvd}.Error(),
 		"close-now":  ws.CloseError{Code: ws.StatusNoStatusRcvd}.Error(),
+		"deflate":    ws.CloseError{Code: ws.StatusNormalClosure}.Error(),
+		"netconn":    ws.CloseError{Code: ws.StatusNormalClosure}.Error(),
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		mu.Lock()
@@ -167,3 +186,21 @@ WebAssembly.instantiateStreaming(fetch("/test.wasm"), go.importObject)
 	.catch(e => fetch("/result", {method: "POST", body: "FAIL loading the program: " + e + "\n"}));
 </script>
 `
+
+// jsTiming times round trips and an 8 MiB echo with the browser's
+// WebSocket from JavaScript, in milliseconds.
+const jsTiming = `(async () => {
+	const ws = new WebSocket("ws://" + location.host + "/echo?id=js");
+	ws.binaryType = "arraybuffer";
+	await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+	const next = () => new Promise(ok => { ws.onmessage = e => ok(e.data); });
+	const small = new Uint8Array(16);
+	let start = performance.now();
+	for (let i = 0; i < 200; i++) { const p = next(); ws.send(small); await p; }
+	const round = (performance.now() - start) / 200;
+	start = performance.now();
+	const p = next(); ws.send(new Uint8Array(8 << 20)); await p;
+	const large = performance.now() - start;
+	ws.close(1000);
+	return {round, large};
+})()`

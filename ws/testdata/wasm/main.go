@@ -20,6 +20,9 @@ import (
 	"github.com/wesos/wesos/ws"
 )
 
+// notes are figures for the report.
+var notes []string
+
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -37,12 +40,18 @@ func main() {
 		{"read-limit", readLimit},
 		{"close-code", closeCode},
 		{"close-now", closeNow},
+		{"deflate", deflate},
+		{"netconn", netConn},
+		{"timing", timing},
 	} {
 		if err := s.run(ctx, base); err != nil {
 			fmt.Fprintf(&report, "FAIL %s: %v\n", s.name, err)
 		} else {
 			fmt.Fprintf(&report, "ok %s\n", s.name)
 		}
+	}
+	for _, n := range notes {
+		fmt.Fprintf(&report, "note: %s\n", n)
 	}
 	fmt.Print(report.String()) // to the console, for a failing test's log
 	resp, err := http.Post(loc.Get("origin").String()+"/result", "text/plain", strings.NewReader(report.String()))
@@ -281,6 +290,82 @@ func closeNow(ctx context.Context, base string) error {
 		return err
 	}
 	return c.CloseNow()
+}
+
+// deflate: the browser negotiates permessage-deflate by itself, with a
+// server that accepts it.
+func deflate(ctx context.Context, base string) error {
+	c, resp, err := ws.Dial(ctx, base+"/echo?id=deflate&deflate=1", nil)
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		return fmt.Errorf("extensions %q, want permessage-deflate", ext)
+	}
+	text := []byte(strings.Repeat("compressible text, ", 5000))
+	if err := c.Write(ctx, ws.Text, text); err != nil {
+		return err
+	}
+	if err := expect(ctx, c, "compressed", ws.Text, text); err != nil {
+		return err
+	}
+	return c.Close(ws.StatusNormalClosure, "")
+}
+
+// netConn: a byte stream over the connection, with NetConn.
+func netConn(ctx context.Context, base string) error {
+	c, _, err := ws.Dial(ctx, base+"/echo?id=netconn", nil)
+	if err != nil {
+		return err
+	}
+	nc := ws.NetConn(ctx, c, ws.Binary)
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(nc, "line one\nline "); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(nc, "two\n"); err != nil {
+		return err
+	}
+	got := make([]byte, len("line one\nline two\n"))
+	if _, err := io.ReadFull(nc, got); err != nil || string(got) != "line one\nline two\n" {
+		return fmt.Errorf("read %q, %v", got, err)
+	}
+	return nil
+}
+
+// timing measures round trips and a large echo (the figures go to the
+// report; only errors fail the step).
+func timing(ctx context.Context, base string) error {
+	c, _, err := ws.Dial(ctx, base+"/echo?id=timing", nil)
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	small := []byte("0123456789abcdef")
+	const rounds = 200
+	start := time.Now()
+	for range rounds {
+		if err := c.Write(ctx, ws.Binary, small); err != nil {
+			return err
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			return err
+		}
+	}
+	perRound := time.Since(start) / rounds
+	large := make([]byte, 8<<20)
+	start = time.Now()
+	if err := c.Write(ctx, ws.Binary, large); err != nil {
+		return err
+	}
+	if err := expect(ctx, c, "8 MiB", ws.Binary, large); err != nil {
+		return err
+	}
+	notes = append(notes, fmt.Sprintf("ws.Dial in wasm: %d round trips of 16 bytes: %v each; an 8 MiB echo: %v",
+		rounds, perRound.Round(time.Microsecond), time.Since(start).Round(time.Millisecond)))
+	return c.Close(ws.StatusNormalClosure, "")
 }
 
 func roundTrip1(ctx context.Context, c *ws.Conn) error {
