@@ -126,7 +126,9 @@ func TestBrowserWasm(t *testing.T) {
 	// The same timings with the browser's WebSocket used from JavaScript,
 	// for comparison (logged only: a loaded machine makes them noisy).
 	var res struct {
-		Result struct{ Value struct{ Round, Large float64 } }
+		Result struct {
+			Value struct{ Round, Large float64 }
+		}
 	}
 	js := &res.Result.Value
 	if err := b.Call(ctx, page.Session, "Runtime.evaluate", map[string]any{
