@@ -3,6 +3,8 @@ package ws_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"expvar"
 	"fmt"
 	"io"
 	"net/http"
@@ -240,4 +242,51 @@ func ExampleAcceptOptions_admit() {
 	// Output:
 	// 401 Unauthorized
 	// hello, ann <nil>
+}
+
+// A Server's Stats are plain numbers to publish where operators look: here
+// the expvar variable "websocket", which expvar serves as JSON at
+// /debug/vars, read afresh at every request.
+func ExampleServer_Stats() {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error {
+		return wesos.Pipe(ctx, c, c)
+	}, nil)
+	expvar.Publish("websocket", expvar.Func(func() any { return srv.Stats() }))
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", srv)
+	mux.Handle("/debug/vars", expvar.Handler())
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	defer srv.Shutdown(context.Background())
+
+	// A client says hello and reads the echo.
+	ctx := context.Background()
+	c, _, err := ws.Dial(ctx, hs.URL+"/ws", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ws.StatusNormalClosure, "")
+	c.Write(ctx, ws.Text, []byte("hello"))
+	c.Read(ctx)
+
+	// What a monitoring system scrapes.
+	resp, err := http.Get(hs.URL + "/debug/vars")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	var vars struct {
+		Websocket ws.Stats `json:"websocket"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		fmt.Println(err)
+		return
+	}
+	st := vars.Websocket
+	fmt.Printf("open %d, accepted %d, refused %d; in: %d messages, %d bytes\n",
+		st.Open, st.Accepted, st.Refused.Total(), st.MessagesIn, st.BytesIn)
+	// Output: open 1, accepted 1, refused 0; in: 1 messages, 5 bytes
 }
