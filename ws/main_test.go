@@ -16,7 +16,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	testpeer.Report("ws")
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		// runtime.handleEvent: on js/wasm, the runtime's goroutine
+		// that waits for JavaScript's events.
+		if err := goleak.Find(goleak.IgnoreAnyFunction("runtime.handleEvent")); err != nil {
 			os.Stderr.WriteString("goleak: Errors on successful test run: " + err.Error() + "\n")
 			code = 1
 		}
