@@ -233,7 +233,7 @@
 //   - Pings: Ping returns ErrUnsupported. The browser answers the peer's
 //     pings itself and never shows them.
 //   - Close codes: the browser sends 1000 and 3000–4999 only. Close with
-//     another code (or a protocol failure: 1002, 1007, 1009) closes
+//     another code (or a failure: 1002, 1007, 1008, 1009, 1011) closes
 //     without a code, so the peer reads 1005, and returns (or logs) an
 //     error matching ErrUnsupported. CloseNow cannot drop the connection:
 //     the browser closes it with a close frame without a code and
