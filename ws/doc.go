@@ -91,9 +91,9 @@
 //
 // Server.Stats and Group.Stats return a snapshot of counters for the
 // operator: connections open, accepted, refused by reason (a bad
-// handshake, the origin, Admit's status, Shutdown) and failed; data
-// messages and bytes in and out; broadcasts; connections dropped as too
-// slow or failed as stalled; close codes. A Conn of a Server counts into
+// handshake, the origin, Admit's status, Shutdown), failed and timed out;
+// data messages and bytes in and out; broadcasts; connections dropped as
+// too slow or failed as stalled; close codes. A Conn of a Server counts into
 // it with an atomic add or two per message, no lock and no allocation. The
 // snapshot is a plain struct, ready for expvar (expvar.Func) or a
 // Prometheus collector that reads it at scrape time.

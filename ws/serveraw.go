@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -144,6 +145,9 @@ func (s *Server) serveConn(nc net.Conn) {
 		if !errors.As(err, &herr) {
 			// The connection failed or ended before its request did
 			// (a TLS handshake, a timeout): nothing to answer.
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.stats.handshakeTimeouts.Add(1)
+			}
 			s.unpend(nc)
 			nc.Close()
 			s.handlers.Done()

@@ -36,6 +36,12 @@ type Stats struct {
 	// timeout, or Shutdown closed the connection meanwhile).
 	HandshakeFailed uint64
 
+	// HandshakeTimeouts counts the connections to Serve whose request did
+	// not arrive within DefaultReadHeaderTimeout (slow loris): they are
+	// closed without an answer. (Through net/http, the http.Server's
+	// ReadHeaderTimeout drops them before the Server sees them.)
+	HandshakeTimeouts uint64
+
 	// MessagesIn and BytesIn count the data messages a Server's
 	// connections received, whole.
 	MessagesIn, BytesIn uint64
@@ -144,6 +150,7 @@ type counters struct {
 	msgs [statStripes]msgCounters
 
 	accepted, handshakeFailed          atomic.Uint64
+	handshakeTimeouts                  atomic.Uint64
 	badHandshake, origin, shuttingDown atomic.Uint64
 	admit                              [maxRefusal - minRefusal + 1]atomic.Uint64
 	broadcasts, broadcastBytes, missed atomic.Uint64
@@ -213,9 +220,10 @@ func (st *counters) closed(code StatusCode) {
 // snapshot returns the counters as Stats, open as Open.
 func (st *counters) snapshot(open int) Stats {
 	s := Stats{
-		Open:            open,
-		Accepted:        st.accepted.Load(),
-		HandshakeFailed: st.handshakeFailed.Load(),
+		Open:              open,
+		Accepted:          st.accepted.Load(),
+		HandshakeFailed:   st.handshakeFailed.Load(),
+		HandshakeTimeouts: st.handshakeTimeouts.Load(),
 		Refused: Refusals{
 			Handshake:    st.badHandshake.Load(),
 			Origin:       st.origin.Load(),

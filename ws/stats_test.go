@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -72,6 +74,8 @@ func TestServerStats(t *testing.T) {
 		provoke func(t *testing.T, srv *Server, host string) Stats
 		vary    []string // fields whose value the case cannot know
 		netHTTP bool     // only through net/http (ServeHTTP), not Serve
+		serve   bool     // only through Serve
+		setup   func(srv *Server)
 	}{{
 		name: "messages in and out, closed with 1000",
 		provoke: func(t *testing.T, srv *Server, host string) Stats {
@@ -215,9 +219,26 @@ func TestServerStats(t *testing.T) {
 			return Stats{Accepted: 1, Broadcasts: uint64(n), BroadcastBytes: uint64(n * len(big)), DroppedSlow: 1, Closes: closes(StatusPolicyViolation)}
 		},
 		vary: []string{"MessagesOut", "BytesOut"}, // what the socket's buffers took
+	}, {
+		name:  "a request that does not arrive in time",
+		serve: true, // net/http's ReadHeaderTimeout drops it unseen
+		setup: func(srv *Server) { srv.handshakeTimeout = 20 * time.Millisecond },
+		provoke: func(t *testing.T, srv *Server, host string) Stats {
+			nc, err := net.DialTimeout("tcp", host, testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			io.WriteString(nc, "GET /ws HTTP/1.1\r\nHost: "+host+"\r\n")
+			nc.SetReadDeadline(time.Now().Add(testTimeout))
+			if n, err := nc.Read(make([]byte, 1)); n != 0 || err == nil {
+				t.Fatalf("the server answered (%d bytes, %v), want the connection closed", n, err)
+			}
+			return Stats{HandshakeTimeouts: 1}
+		},
 	}} {
 		for _, path := range handshakeServers {
-			if tc.netHTTP && path.name == "Serve" {
+			if tc.netHTTP && path.name == "Serve" || tc.serve && path.name != "Serve" {
 				continue
 			}
 			t.Run(path.name+"/"+tc.name, func(t *testing.T) {
@@ -229,6 +250,9 @@ func TestServerStats(t *testing.T) {
 					handler = echoHandler
 				}
 				srv := NewServer(handler, &opts)
+				if tc.setup != nil {
+					tc.setup(srv)
+				}
 				var host string
 				if tc.wrap != nil {
 					hs := httptest.NewServer(tc.wrap(srv))

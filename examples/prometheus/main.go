@@ -63,6 +63,7 @@ type statsCollector struct {
 	stats func() ws.Stats
 
 	open, accepted, refused, failed    *prometheus.Desc
+	timedOut                           *prometheus.Desc
 	msgsIn, bytesIn, msgsOut, bytesOut *prometheus.Desc
 	broadcasts, broadcastBytes         *prometheus.Desc
 	dropped, missed, closed            *prometheus.Desc
@@ -80,6 +81,7 @@ func newStatsCollector(stats func() ws.Stats, labels prometheus.Labels) *statsCo
 		accepted:       d("connections_accepted_total", "Requests upgraded to connections."),
 		refused:        d("requests_refused_total", "Requests answered without an upgrade, by reason (and status, for the Admit function's).", "reason", "status"),
 		failed:         d("handshakes_failed_total", "Requests that passed the checks but could not be upgraded."),
+		timedOut:       d("handshakes_timed_out_total", "Connections whose request did not arrive in time (Server.Serve)."),
 		msgsIn:         d("messages_received_total", "Data messages received."),
 		bytesIn:        d("received_bytes_total", "Payload bytes of the data messages received."),
 		msgsOut:        d("messages_sent_total", "Data messages written."),
@@ -94,7 +96,7 @@ func newStatsCollector(stats func() ws.Stats, labels prometheus.Labels) *statsCo
 
 // Describe sends the descriptions of every metric.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.open, c.accepted, c.refused, c.failed, c.msgsIn, c.bytesIn,
+	for _, d := range []*prometheus.Desc{c.open, c.accepted, c.refused, c.failed, c.timedOut, c.msgsIn, c.bytesIn,
 		c.msgsOut, c.bytesOut, c.broadcasts, c.broadcastBytes, c.dropped, c.missed, c.closed} {
 		ch <- d
 	}
@@ -115,6 +117,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.refused, n, "admit", strconv.Itoa(status))
 	}
 	counter(c.failed, s.HandshakeFailed)
+	counter(c.timedOut, s.HandshakeTimeouts)
 	counter(c.msgsIn, s.MessagesIn)
 	counter(c.bytesIn, s.BytesIn)
 	counter(c.msgsOut, s.MessagesOut)
