@@ -68,12 +68,15 @@ func (s *sock) newTransport(nc net.Conn, own bool) transport {
 func (s *sock) noDirectWrites() { s.fd = -1 }
 
 // awaitInput blocks until the socket has bytes (or an error, or EOF) and
-// reads them into a read buffer that it takes from the pool only then, so
-// that a waiting connection holds none. Reading in the poller's callback,
-// where a peek used to go before the read, saves a system call per wait.
-// The read deadline applies. The caller has emptied the read buffer.
+// reads them into a read buffer, holding none while it waits. Its first
+// read goes into the buffer the connection holds, if any: only when the
+// socket has nothing yet (EAGAIN) does the buffer go back to the pool, and
+// a buffer comes from the pool again when the poller says bytes are there
+// (a message that is already there costs no pool round trip). Reading in
+// the poller's callback, where a peek used to go before the read, saves a
+// system call per wait. The read deadline applies. The caller has emptied
+// the read buffer.
 func (direct) awaitInput(s *sock) error {
-	s.releaseReadBuf()
 	for {
 		s.rawErr = nil
 		if err := s.raw.Read(s.rawRead); err != nil {
@@ -95,7 +98,8 @@ func (direct) awaitInput(s *sock) error {
 }
 
 // readIdle is the RawConn callback of awaitInput. The poller is edge
-// triggered: it waits only after the socket said "not yet" (EAGAIN).
+// triggered: it waits only after the socket said "not yet" (EAGAIN), and
+// the connection waits without its buffer.
 func (s *sock) readIdle(fd uintptr) bool {
 	if s.rbuf == nil && !s.pooledReadBuf() {
 		s.rawErr = errNoReadBuf
