@@ -84,23 +84,7 @@ func BenchmarkEcho(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go streamEcho(ctx, s)
-			p := bytes.Repeat([]byte("a"), size)
-			buf := make([]byte, size+1)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if err := c.Write(ctx, Binary, p); err != nil {
-					b.Fatal(err)
-				}
-				_, r, err := c.Reader(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(r, buf[:size]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			echoRoundTrips(b, ctx, c, size)
 		})
 	}
 }
@@ -124,24 +108,30 @@ func BenchmarkServerEcho(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.CloseNow()
-			p := bytes.Repeat([]byte("a"), size)
-			buf := make([]byte, size+1)
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if err := c.Write(ctx, Binary, p); err != nil {
-					b.Fatal(err)
-				}
-				_, r, err := c.Reader(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(r, buf[:size]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			echoRoundTrips(b, ctx, c, size)
 		})
+	}
+}
+
+// echoRoundTrips times b.N messages of size bytes that client c sends to
+// an echo server and reads back.
+func echoRoundTrips(b *testing.B, ctx context.Context, c *Conn, size int) {
+	p := bytes.Repeat([]byte("a"), size)
+	buf := make([]byte, size+1)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.Write(ctx, Binary, p); err != nil {
+			b.Fatal(err)
+		}
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(r, buf[:size]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -14,8 +14,9 @@ import (
 // Bytes are payload bytes as framed on the wire: the compressed size for a
 // compressed message, without frame headers.
 //
-// The fields a Group has no use for (Refused, HandshakeFailed, MessagesIn,
-// BytesIn, Closes) are zero in a Group's Stats.
+// The fields a Group has no use for (Refused, HandshakeFailed,
+// HandshakeTimeouts, MessagesIn, BytesIn, Closes) are zero in a Group's
+// Stats.
 type Stats struct {
 	// Open is the number of connections open (a Server: those whose
 	// handler runs, as Len) or of members (a Group, as Len).
@@ -80,7 +81,7 @@ const CloseOther = 16
 
 // Closed returns how many connections ended with code (for a code outside
 // 1000–1015, how many ended with any such code).
-func (s *Stats) Closed(code StatusCode) uint64 {
+func (s Stats) Closed(code StatusCode) uint64 {
 	return s.Closes[closeSlot(code)]
 }
 
@@ -105,7 +106,7 @@ type Refusals struct {
 }
 
 // Total returns the number of requests refused for every reason.
-func (r *Refusals) Total() uint64 {
+func (r Refusals) Total() uint64 {
 	n := r.Handshake + r.Origin + r.ShuttingDown
 	for _, v := range r.Admit {
 		n += v

@@ -46,17 +46,20 @@ func closes(codes ...StatusCode) (c [CloseOther + 1]uint64) {
 	return c
 }
 
-// echoHandler sends back every message until the connection ends.
-func echoHandler(ctx context.Context, c *Conn) error {
-	for {
-		m, err := c.Next(ctx)
-		if err != nil {
-			return err
-		}
-		if err := c.Send(ctx, m); err != nil {
-			return err
-		}
-	}
+// roomServer serves a Server whose connections join room and read until
+// they end; it returns the Server and its host.
+func roomServer(t *testing.T, room *Group) (*Server, string) {
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		room.Add(c)
+		_, err := readAll(ctx, c)
+		return err
+	}, &AcceptOptions{ErrorLog: slog.New(slog.DiscardHandler), CloseTimeout: 100 * time.Millisecond})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		hs.Close()
+	})
+	return srv, strings.TrimPrefix(hs.URL, "http://")
 }
 
 // TestServerStats provokes every event a Server counts, over real
@@ -247,7 +250,7 @@ func TestServerStats(t *testing.T) {
 				opts.CloseTimeout = 100 * time.Millisecond // some raw clients never answer a close
 				handler := tc.handler
 				if handler == nil {
-					handler = echoHandler
+					handler = func(ctx context.Context, c *Conn) error { return wesos.Pipe(ctx, c, c) }
 				}
 				srv := NewServer(handler, &opts)
 				if tc.setup != nil {
@@ -273,15 +276,7 @@ func TestServerStats(t *testing.T) {
 // and in the Server whose connections are its members, each once.
 func TestGroupStats(t *testing.T) {
 	room := NewGroup(nil)
-	srv := NewServer(func(ctx context.Context, c *Conn) error {
-		room.Add(c)
-		_, err := readAll(ctx, c)
-		return err
-	}, &AcceptOptions{ErrorLog: slog.New(slog.DiscardHandler), CloseTimeout: 100 * time.Millisecond})
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Shutdown(context.Background())
-	host := strings.TrimPrefix(hs.URL, "http://")
+	srv, host := roomServer(t, room)
 	a, b := rawUpgrade(t, host), rawUpgrade(t, host)
 	waitFor(t, "both members", func() bool { return room.Len() == 2 })
 	ctx := testCtx(t)
@@ -339,15 +334,8 @@ func TestGroupStatsStalledSender(t *testing.T) {
 // DropMessages for being behind.
 func TestGroupStatsMissedMessages(t *testing.T) {
 	room := NewGroup(&GroupOptions{Policy: DropMessages, Queue: 1})
-	srv := NewServer(func(ctx context.Context, c *Conn) error {
-		room.Add(c)
-		_, err := readAll(ctx, c)
-		return err
-	}, &AcceptOptions{ErrorLog: slog.New(slog.DiscardHandler), CloseTimeout: 100 * time.Millisecond})
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Shutdown(context.Background())
-	rawUpgrade(t, strings.TrimPrefix(hs.URL, "http://")) // never reads
+	_, host := roomServer(t, room)
+	rawUpgrade(t, host) // never reads
 	waitFor(t, "the member", func() bool { return room.Len() == 1 })
 	ctx := testCtx(t)
 	msg := bytes.Repeat([]byte("x"), 60<<10) // one part: never waited for
