@@ -350,3 +350,23 @@ func TestGroupStatsMissedMessages(t *testing.T) {
 		t.Fatalf("after %d messages: %+v", n, got)
 	}
 }
+
+// TestGroupStatsSlowMember drops a member that does not read: the Group
+// counts it, and so does the Server the member is a connection of.
+func TestGroupStatsSlowMember(t *testing.T) {
+	room := NewGroup(&GroupOptions{Queue: 1, SlowTimeout: 20 * time.Millisecond})
+	srv, host := roomServer(t, room)
+	rawUpgrade(t, host) // never reads
+	waitFor(t, "the member", func() bool { return room.Len() == 1 })
+	ctx := testCtx(t)
+	big := bytes.Repeat([]byte("x"), 256<<10)
+	n := 0
+	for ; n < 1000 && room.Stats().DroppedSlow == 0; n++ {
+		if err := room.Send(ctx, Message{Type: Binary, Body: bytes.NewReader(big)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vary := []string{"MessagesOut", "BytesOut"} // what the socket's buffers took
+	settle(t, "Group.Stats", room.Stats, Stats{Accepted: 1, Broadcasts: uint64(n), BroadcastBytes: uint64(n * len(big)), DroppedSlow: 1}, vary...)
+	settle(t, "Server.Stats", srv.Stats, Stats{Accepted: 1, DroppedSlow: 1, Closes: closes(StatusPolicyViolation)}, vary...)
+}
