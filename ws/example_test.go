@@ -7,6 +7,7 @@ import (
 	"expvar"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -289,4 +290,33 @@ func ExampleServer_Stats() {
 	fmt.Printf("open %d, accepted %d, refused %d; in: %d messages, %d bytes\n",
 		st.Open, st.Accepted, st.Refused.Total(), st.MessagesIn, st.BytesIn)
 	// Output: open 1, accepted 1, refused 0; in: 1 messages, 5 bytes
+}
+
+// A port that carries nothing but WebSockets, served without net/http:
+// Server.Serve on a listener (tls.NewListener(ln, cfg) for TLS), until
+// Shutdown.
+func ExampleServer_Serve() {
+	srv := ws.NewServer(func(ctx context.Context, c *ws.Conn) error { return wesos.Pipe(ctx, c, c) }, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	ctx := context.Background()
+	c, _, err := ws.Dial(ctx, "ws://"+ln.Addr().String(), nil)
+	if err != nil {
+		panic(err)
+	}
+	c.Write(ctx, ws.Text, []byte("hello"))
+	_, msg, _ := c.Read(ctx)
+	fmt.Println(string(msg))
+	c.Close(ws.StatusNormalClosure, "")
+
+	srv.Shutdown(ctx) // closes the listener (and 1001 to every connection still open)
+	fmt.Println(<-served)
+	// Output:
+	// hello
+	// ws: server closed
 }

@@ -21,11 +21,14 @@ import (
 // more. For TLS, serve a listener from tls.NewListener; its handshake is
 // bounded by the same timeout.
 //
-// What it saves over ServeHTTP is net/http's per-connection machinery: the
-// request is read into a pooled buffer and parsed in place, and nothing of
-// it is allocated but what the connection keeps (its Conn, the handler's
-// goroutine and context), so a handshake leaves less garbage and an idle
-// connection costs less memory (see the README's figures). Admit and
+// What it saves over ServeHTTP is net/http's per-connection machinery (its
+// buffered reader and writer, the request, the response, the request's
+// context that a handler's context keeps): the request is read into a
+// pooled buffer and parsed as one string, the answer is written from that
+// buffer, and what is allocated besides is what the connection keeps (its
+// Conn, the handler's goroutine and context). A handshake leaves less
+// garbage and an idle connection holds less memory (see the README's
+// figures). Admit and
 // SelectSubprotocol take an *http.Request: with either set, Serve makes one
 // for each request (its headers, URL and TLS state copied out; its context
 // is context.Background(), without net/http's values), which costs what
