@@ -122,11 +122,15 @@ func closeSlot(code StatusCode) int {
 	return CloseOther
 }
 
-// Admit answers with a status from 300 to 599 (Refuse): one counter each.
+// Admit answers with a status from 300 to 599 (Refuse): one counter each,
+// made at the first refusal (a Group, and a Server without Admit, never
+// carry them).
 const (
 	minRefusal = 300
 	maxRefusal = 599
 )
+
+type admitCounters [maxRefusal - minRefusal + 1]atomic.Uint64
 
 // statStripes is how many sets of message counters a Server keeps. Each
 // connection counts into one, given in turn as connections are made, so
@@ -138,11 +142,10 @@ var stripeTurn atomic.Uint32
 // nextStripe returns the stripe of a new connection.
 func nextStripe() uint8 { return uint8(stripeTurn.Add(1) % statStripes) }
 
-// msgCounters counts messages, on a cache line (and its prefetched pair)
-// of their own.
+// msgCounters counts messages, on a cache line of their own.
 type msgCounters struct {
 	in, bytesIn, out, bytesOut atomic.Uint64
-	_                          [128 - 32]byte
+	_                          [64 - 32]byte
 }
 
 // counters are the live counters behind Stats. The message counters are
@@ -153,7 +156,7 @@ type counters struct {
 	accepted, handshakeFailed          atomic.Uint64
 	handshakeTimeouts                  atomic.Uint64
 	badHandshake, origin, shuttingDown atomic.Uint64
-	admit                              [maxRefusal - minRefusal + 1]atomic.Uint64
+	admit                              atomic.Pointer[admitCounters]
 	broadcasts, broadcastBytes, missed atomic.Uint64
 	droppedSlow, droppedStalled        atomic.Uint64
 	closes                             [CloseOther + 1]atomic.Uint64
@@ -198,7 +201,12 @@ func (st *counters) admitRefused(status int) {
 	if st == nil {
 		return
 	}
-	st.admit[min(max(status, minRefusal), maxRefusal)-minRefusal].Add(1)
+	a := st.admit.Load()
+	if a == nil {
+		st.admit.CompareAndSwap(nil, new(admitCounters))
+		a = st.admit.Load()
+	}
+	a[min(max(status, minRefusal), maxRefusal)-minRefusal].Add(1)
 }
 
 // upgraded counts a request that passed the handshake and Admit, which err
@@ -243,12 +251,14 @@ func (st *counters) snapshot(open int) Stats {
 		s.MessagesOut += m.out.Load()
 		s.BytesOut += m.bytesOut.Load()
 	}
-	for i := range st.admit {
-		if n := st.admit[i].Load(); n > 0 {
-			if s.Refused.Admit == nil {
-				s.Refused.Admit = make(map[int]uint64)
+	if a := st.admit.Load(); a != nil {
+		for i := range a {
+			if n := a[i].Load(); n > 0 {
+				if s.Refused.Admit == nil {
+					s.Refused.Admit = make(map[int]uint64)
+				}
+				s.Refused.Admit[minRefusal+i] = n
 			}
-			s.Refused.Admit[minRefusal+i] = n
 		}
 	}
 	for i := range st.closes {
