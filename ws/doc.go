@@ -268,7 +268,9 @@
 //     in-memory pipes, other systems), which uses only Read, Write and the
 //     deadlines; and direct, on Linux over a plain socket: reads and writes
 //     made with system calls of its own, the idle wait that holds no
-//     buffer, readv of a payload with what follows it. Its methods for the
+//     buffer, readv of a payload with what follows it, a receive
+//     low-water mark while a relay waits for a large frame's bytes (the
+//     keepalive lowers it when it pings). Its methods for the
 //     layer above: buffered, peek, discard, take, fill, readLarge (reads);
 //     send, flush, writeVec, writeConn (writes); closeSock. It calls back
 //     through sockOwner: bytes arrived (keepalive), send what is kept under

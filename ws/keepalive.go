@@ -66,6 +66,9 @@ func (k *keepAlive) tick() {
 		return
 	}
 	k.pingedAt.Store(now)
+	// A read waiting for many bytes of a large frame wakes at the first
+	// byte from now on: a peer that trickles the frame is alive.
+	c.wakeOnAnyByte()
 	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
 	var p [8]byte
 	err := c.writeFrame(ctx, opPing, true, p[:])

@@ -6,6 +6,7 @@ package ws
 // blocking call has a bound.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wesos/wesos"
 )
 
 // keepAliveSides returns the server and the client side of a connection
@@ -200,6 +203,50 @@ func TestKeepAliveLivePeer(t *testing.T) {
 			raw.nc.Close()
 			<-peerDone
 		})
+	}
+}
+
+// TestKeepAliveTrickledFrame: a relay that waits for many bytes of a large
+// frame (the direct transport has the socket wake it only once they are
+// there) still sees the few that a slow peer sends after each keepalive
+// ping, so keepalive keeps the connection; the whole frame is relayed.
+// (Mid-frame the peer cannot answer with a pong: its payload bytes are its
+// only sign of life.)
+func TestKeepAliveTrickledFrame(t *testing.T) {
+	const interval, timeout = 50 * time.Millisecond, 300 * time.Millisecond
+	c, raw := serverPair(t, &AcceptOptions{ReadLimit: 8 << 20, KeepAlive: interval, KeepAliveTimeout: timeout})
+	ctx := testCtx(t)
+	goAsync(t, func() error { return wesos.Pipe(ctx, c, c) })
+	p := pattern(1<<20, 7)
+	b := raw.fs().frame(true, opBinary, p).bytes()
+	off := len(b) - len(p) + 100
+	raw.write(b[:off])
+	for pings := 0; pings < 4; {
+		f, err := raw.readErr()
+		if err != nil {
+			t.Fatalf("after %d pings, each answered with 100 bytes of the frame: %v (keepalive closed a live connection?)", pings, err)
+		}
+		if f.op != opPing {
+			t.Fatalf("got %v, want a keepalive ping", f)
+		}
+		pings++
+		raw.write(b[off : off+100])
+		off += 100
+	}
+	raw.write(b[off:])
+	var got []byte
+	for {
+		f := raw.read()
+		if f.op == opPing {
+			continue
+		}
+		got = append(got, f.payload...)
+		if f.fin {
+			break
+		}
+	}
+	if !bytes.Equal(got, p) {
+		t.Fatal("relayed payload differs")
 	}
 }
 

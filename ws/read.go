@@ -128,7 +128,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := c.readMessage(b[len(b):cap(b)])
+		n, err := c.readMessage(b[len(b):cap(b)], 0)
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return t, b, nil
@@ -172,7 +172,7 @@ func (c *Conn) readMore(ctx context.Context, p []byte) (int, error) {
 	}
 	c.rctx = ctx
 	c.rdl.arm(ctx)
-	n, err := c.readMessage(p)
+	n, err := c.readMessage(p, 0)
 	if err != nil && err != io.EOF {
 		err = c.readError(err)
 	}
@@ -190,7 +190,10 @@ func (r *messageReader) stale() bool { return r.gen != r.c.rgen.Load() }
 // Read reads the message payload; it returns io.EOF, together with the last
 // bytes, when the message's final frame is done. Once the Conn has moved on
 // to the next message, it returns an error and reads nothing.
-func (r *messageReader) Read(p []byte) (int, error) {
+func (r *messageReader) Read(p []byte) (int, error) { return r.read(p, 0) }
+
+// read is Read, for a caller that will wait for want bytes of p anyway.
+func (r *messageReader) read(p []byte, want int) (int, error) {
 	c := r.c
 	if r.stale() {
 		// Checked before readMu too: a Next that waits for the next
@@ -216,7 +219,7 @@ func (r *messageReader) Read(p []byte) (int, error) {
 	if !c.msgOpen {
 		return 0, io.EOF
 	}
-	n, err := c.readMessage(p)
+	n, err := c.readMessage(p, want)
 	if err != nil && err != io.EOF {
 		err = c.readError(err)
 	}
@@ -230,16 +233,23 @@ func (r *messageReader) Read(p []byte) (int, error) {
 // that fits Send's buffer stays whole: an echoed single-frame message stays
 // a single frame. A message that ends exactly where p does returns io.EOF
 // with its last bytes too (readAhead), so no empty final frame follows.
+// A p longer than relayChunk (a large relay buffer) is returned once a
+// read leaves at least relayChunk bytes in it: the socket had no more for
+// now, and what came leaves while the rest is on its way.
 func (r *messageReader) readFrame(p []byte) (int, error) {
+	enough := min(len(p), relayChunk)
 	n := 0
 	for {
-		m, err := r.Read(p[n:])
+		m, err := r.read(p[n:], enough-n)
 		n += m
 		if err != nil || m == 0 {
 			return n, err
 		}
 		if n == len(p) {
 			return n, r.readAhead()
+		}
+		if n >= enough {
+			return n, nil
 		}
 		c := r.c
 		c.readMu.Lock()
@@ -268,7 +278,7 @@ func (r *messageReader) readAhead() error {
 	if r.stale() || c.readErr != nil || !c.msgOpen || !c.msgCompressed || !c.frame.fin || c.deflate.held {
 		return nil
 	}
-	m, err := c.readMessage(c.deflate.ahead[:])
+	m, err := c.readMessage(c.deflate.ahead[:], 0)
 	c.deflate.held = m == 1
 	switch {
 	case err == io.EOF && c.deflate.held:
@@ -291,8 +301,9 @@ func (r *messageReader) frameLeftOver(n int) bool {
 	return !r.stale() && c.msgOpen && c.readErr == nil && !c.msgCompressed && c.frameLeft > int64(n)
 }
 
-// readMessage reads payload bytes of the open message into p.
-func (c *Conn) readMessage(p []byte) (int, error) {
+// readMessage reads payload bytes of the open message into p; the caller
+// will wait for want bytes of p anyway (readLarge).
+func (c *Conn) readMessage(p []byte, want int) (int, error) {
 	if c.msgCompressed {
 		return c.readInflated(p)
 	}
@@ -311,7 +322,7 @@ func (c *Conn) readMessage(p []byte) (int, error) {
 	if int64(len(p)) > c.frameLeft {
 		p = p[:c.frameLeft]
 	}
-	n, err := c.readPayload(p)
+	n, err := c.readPayload(p, want)
 	if c.msgText && !c.utf8.valid(p[:n]) {
 		return 0, &ProtocolError{StatusInvalidFramePayloadData, "text message is not valid UTF-8"}
 	}
@@ -352,7 +363,7 @@ func (c *Conn) skipMessage() error {
 	}
 	scratch := make([]byte, 512) // rare: only a message left unread
 	for c.msgOpen {
-		if _, err := c.readMessage(scratch); err != nil {
+		if _, err := c.readMessage(scratch, 0); err != nil {
 			if err == io.EOF {
 				return nil
 			}
@@ -491,7 +502,7 @@ func (s *inflateSource) Read(p []byte) (int, error) {
 	if int64(len(p)) > c.frameLeft {
 		p = p[:c.frameLeft]
 	}
-	n, err := c.readPayload(p)
+	n, err := c.readPayload(p, 0)
 	if err != nil {
 		s.fail(err)
 	}
@@ -733,15 +744,16 @@ func (c *Conn) readContext() context.Context {
 }
 
 // readPayload reads payload bytes of the current frame into p, which must be
-// no longer than frameLeft, and unmasks them.
-func (c *Conn) readPayload(p []byte) (int, error) {
+// no longer than frameLeft, and unmasks them; the caller will wait for want
+// bytes of p anyway (readLarge).
+func (c *Conn) readPayload(p []byte, want int) (int, error) {
 	var n int
 	var err error
 	switch {
 	case c.buffered() > 0:
 		n = c.take(p)
 	case len(p) >= readBufSize:
-		n, err = c.readLarge(p)
+		n, err = c.readLarge(p, want)
 	default:
 		if err = c.fill(1); err == nil {
 			n = c.take(p)

@@ -49,23 +49,55 @@ func expectFrames(t *testing.T, raw *rawConn, op opcode, want []byte, sizes ...i
 	}
 }
 
+// expectRelayed reads the frames of a message relayed through large relay
+// buffers and checks that they carry want, the first with op: each received
+// frame (of the sizes given) leaves in pieces of up to 1 MiB, every piece
+// but its last at least relayChunk long (one piece if it is no longer).
+func expectRelayed(t *testing.T, raw *rawConn, op opcode, want []byte, sizes ...int) {
+	t.Helper()
+	off, first := 0, true
+	for i, n := range sizes {
+		for left := n; left > 0; {
+			f := raw.read()
+			if f.op == opPong {
+				f = raw.read()
+			}
+			wantOp := opContinuation
+			if first {
+				wantOp = op
+			}
+			first = false
+			m := len(f.payload)
+			last := m == left && i == len(sizes)-1
+			if f.op != wantOp || f.fin != last || m > left || m > 1<<20 || m < min(left, relayChunk) {
+				t.Fatalf("piece of frame %d at %d: %v, want op %#x fin %v, %d to %d bytes", i, n-left, f, byte(wantOp), last, min(left, relayChunk), min(left, 1<<20))
+			}
+			if !bytes.Equal(f.payload, want[off:off+m]) {
+				t.Fatalf("piece of frame %d at %d: payload differs", i, n-left)
+			}
+			off += m
+			left -= m
+		}
+	}
+	if off != len(want) {
+		t.Fatalf("frames carry %d bytes, want %d", off, len(want))
+	}
+}
+
 // TestPipeEchoLargeFrames: an echo server relays a frame longer than 64 KiB
-// in frames of up to 1 MiB (a frame up to 1 MiB stays whole), with the
-// bytes intact, also when frames arrive back to back in one write (the
-// payload read picks up the next header with it).
+// in frames of up to 1 MiB, each (but a frame's last) at least relayChunk
+// long (so a frame up to relayChunk stays whole), with the bytes intact,
+// also when frames arrive back to back in one write (the payload read
+// picks up the next header with it).
 func TestPipeEchoLargeFrames(t *testing.T) {
 	raw, _ := echoServer(t, &AcceptOptions{ReadLimit: 8 << 20})
 	s := raw.fs()
 	const mib = 1 << 20
-	for _, n := range []int{64 << 10, 64<<10 + 1, 200 << 10, mib, mib + 5, 3*mib + 12345} {
+	for _, n := range []int{64 << 10, 64<<10 + 1, 200 << 10, relayChunk, mib, mib + 5, 3*mib + 12345} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			p := pattern(n, n)
 			raw.write(s.frame(true, opBinary, p).bytes())
-			var sizes []int
-			for left := n; left > 0; left -= min(left, mib) {
-				sizes = append(sizes, min(left, mib))
-			}
-			expectFrames(t, raw, opBinary, p, sizes...)
+			expectRelayed(t, raw, opBinary, p, n)
 		})
 	}
 	// Back to back: two large messages, a ping and a fragmented message
@@ -80,10 +112,58 @@ func TestPipeEchoLargeFrames(t *testing.T) {
 		s.frame(false, opBinary, c1).bytes(),
 		s.frame(true, opContinuation, c2).bytes(),
 	))
-	expectFrames(t, raw, opBinary, a, len(a))
+	expectRelayed(t, raw, opBinary, a, len(a))
 	expectFrames(t, raw, opText, bytes.Repeat([]byte("t"), 5000), 5000)
-	expectFrames(t, raw, opBinary, b, len(b))
-	expectFrames(t, raw, opBinary, append(append([]byte{}, c1...), c2...), len(c1), len(c2))
+	expectRelayed(t, raw, opBinary, b, len(b))
+	expectRelayed(t, raw, opBinary, append(append([]byte{}, c1...), c2...), len(c1), len(c2))
+}
+
+// readRest reads frames, skipping pings, until the final one, and returns
+// their payload.
+func readRest(t *testing.T, raw *rawConn) []byte {
+	t.Helper()
+	var got []byte
+	for {
+		f := raw.read()
+		if f.op == opPing {
+			continue
+		}
+		if f.op != opContinuation || len(f.payload) > 1<<20 {
+			t.Fatalf("got %v, want a continuation of up to 1 MiB", f)
+		}
+		got = append(got, f.payload...)
+		if f.fin {
+			return got
+		}
+	}
+}
+
+// TestRelayLargeFrameFlows: a relay sends on what it has of a large frame
+// once relayChunk bytes are in, rather than waiting for the rest: the
+// receiver gets the start of a 1 MiB frame while the sender still holds its
+// end back. On both transports.
+func TestRelayLargeFrameFlows(t *testing.T) {
+	for _, portable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("portable=%v", portable), func(t *testing.T) {
+			c, raw := serverPairOn(t, &AcceptOptions{ReadLimit: 8 << 20}, portable)
+			ctx := testCtx(t)
+			goAsync(t, func() error { return wesos.Pipe(ctx, c, c) })
+			p := pattern(1<<20, 5)
+			b := raw.fs().frame(true, opBinary, p).bytes()
+			head := len(b) - len(p)
+			cut := head + relayChunk + 1000
+			raw.write(b[:cut])
+			f := raw.read() // before the rest is sent
+			if f.op != opBinary || f.fin || len(f.payload) < relayChunk || len(f.payload) > relayChunk+1000 {
+				t.Fatalf("first piece %v, want a binary frame of %d to %d bytes, not final", f, relayChunk, relayChunk+1000)
+			}
+			raw.write(b[cut:])
+			got := append(f.payload, readRest(t, raw)...)
+			if !bytes.Equal(got, p) {
+				t.Fatal("relayed payload differs")
+			}
+		})
+	}
 }
 
 // TestLargeRelayBudget: at most maxLargeRelays large relay buffers are out

@@ -17,7 +17,8 @@ package ws
 //   - direct (sock_linux.go), on Linux where the net.Conn is a plain
 //     socket, reads and writes its descriptor itself: the idle wait holds
 //     no read buffer, a large payload read takes what follows it in the
-//     same readv, and writes make the system call directly.
+//     same readv (and, waiting for many bytes, sleeps until they are
+//     there), and writes make the system call directly.
 //
 // The stack-depth tuning lives here: an idle handler's goroutine keeps its
 // first 2 KiB stack only while the deepest call it ever made fits, so the
@@ -43,8 +44,11 @@ type transport interface {
 	// came (noting it to the owner).
 	awaitInput(s *sock) error
 	// readLarge reads payload into p, at least readBufSize long, with
-	// nothing buffered, bypassing the read buffer.
-	readLarge(s *sock, p []byte) (int, error)
+	// nothing buffered, bypassing the read buffer. The caller will wait
+	// for want bytes of p anyway (the peer has announced them): the
+	// direct transport then sleeps until that many have come, rather
+	// than waking at each arrival.
+	readLarge(s *sock, p []byte, want int) (int, error)
 	// write writes b, waiting for room within the write deadline.
 	write(s *sock, b []byte) (int, error)
 	// close closes the socket.
@@ -140,11 +144,12 @@ func (s *sock) setWriteDeadline(t time.Time) { s.nc.SetWriteDeadline(t) }
 func (s *sock) closeSock() error { return s.t.close(s) }
 
 // readLarge reads into p, at least readBufSize long and with nothing
-// buffered, bypassing the read buffer. Before it waits, what writes kept
-// for later goes out (beforeWait).
-func (s *sock) readLarge(p []byte) (int, error) {
+// buffered, bypassing the read buffer; the caller will wait for want bytes
+// of p anyway (0: it takes what has come). Before it waits, what writes
+// kept for later goes out (beforeWait).
+func (s *sock) readLarge(p []byte, want int) (int, error) {
 	s.beforeWait()
-	n, err := s.t.readLarge(s, p)
+	n, err := s.t.readLarge(s, p, want)
 	if n > 0 {
 		s.owner.received()
 	}
@@ -168,6 +173,7 @@ func (s *sock) fill(need int) error {
 		s.rpos = 0
 	}
 	for int(s.rend-s.rpos) < need {
+		s.wakeAtFirstByte() // nc.Read may wait: for any byte
 		n, err := s.nc.Read((*s.rbuf)[s.rend:])
 		s.rend += int32(n)
 		if n > 0 {
@@ -198,7 +204,7 @@ func (portable) awaitInput(s *sock) error {
 	return nil
 }
 
-func (portable) readLarge(s *sock, p []byte) (int, error) {
+func (portable) readLarge(s *sock, p []byte, _ int) (int, error) {
 	n, err := s.nc.Read(p)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // TCP ended inside the frame
@@ -297,6 +303,14 @@ var (
 
 // getLargeRelayBuf returns a large relay buffer, or nil if maxLargeRelays
 // are out.
+// relayChunk is how much of a large frame a relay gathers before it sends
+// it on, if the socket has no more for now: a large message flows through
+// the relay in pieces of at least this size (it reaches the receiver while
+// its end is still on the way in), rather than arriving whole before any
+// of it leaves; and the direct transport wakes the relay once per piece,
+// not at each arrival (readLarge's want).
+const relayChunk = 256 << 10
+
 func getLargeRelayBuf() *[]byte {
 	if largeRelays.Add(1) > maxLargeRelays {
 		largeRelays.Add(-1)

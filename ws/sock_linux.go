@@ -7,8 +7,9 @@ package ws
 //   - the idle wait holds no read buffer: it waits in the poller's callback
 //     and takes a buffer from the pool only when bytes are there
 //     (awaitInput, readIdle);
-//   - a large payload read also reads what follows it, with one readv
-//     (readLarge);
+//   - a large payload read also reads what follows it, with one readv,
+//     and when it must wait for many bytes it has the system wake it only
+//     once they are there, not at every arrival (readLarge, SO_RCVLOWAT);
 //   - writes make the write system call directly (write), a much shallower
 //     call chain than net.Conn.Write's, when nothing but the Conn can close
 //     the socket (a hijacked or self-dialed connection).
@@ -32,12 +33,28 @@ type directState struct {
 	raw     syscall.RawConn
 	rawRead func(uintptr) bool // rawReadFd, made once
 	rawP    []byte             // where readAheadFd reads payload
+	rawWant int                // how much of rawP readLarge's caller waits for
 	rawErr  error              // what the RawConn callbacks met
 	// The descriptor, for writes that make the system call directly, or
 	// -1; fdUse counts those in progress.
 	fd    int32
 	fdUse atomic.Int32
+
+	// lowat is the socket's receive low-water mark (SO_RCVLOWAT) as the
+	// reader last set it: 0 for the system's default (wake at the first
+	// byte), -1 when it may differ from what the reader set (the
+	// keepalive lowered it). Only the reader sets it, and the socket's
+	// mark is never above it.
+	lowat atomic.Int32
+	// anyByte: the keepalive asked the reader's waits to end at the first
+	// byte until bytes come (wakeOnAnyByte).
+	anyByte atomic.Bool
 }
+
+// minLowat is the least a readLarge must wait for to set the socket's
+// low-water mark: below it, the two system calls (set, then reset before
+// the next small wait) would cost more than the wake-ups they save.
+const minLowat = 32 << 10
 
 // direct is the transport that reads and writes the socket's descriptor
 // itself; its state is the sock's directState.
@@ -108,8 +125,10 @@ func (s *sock) readIdle(fd uintptr) bool {
 	n, ready, err := socketRead(fd, *s.rbuf)
 	if !ready {
 		s.releaseReadBuf()
+		s.wakeAtFirstByte()
 		return false
 	}
+	s.gotBytes()
 	s.rend, s.rawErr = int32(n), s.sockError(err)
 	return true
 }
@@ -120,11 +139,15 @@ var errNoReadBuf = errors.New("ws: no read buffer")
 // readLarge reads payload into p, which the read buffer (empty) bypasses,
 // and, in the same system call, what follows it into the read buffer: the
 // header of the next frame, and the start of its payload, come with the
-// end of this one (a relayed 64 KiB frame costs one read, not two).
-func (direct) readLarge(s *sock, p []byte) (int, error) {
+// end of this one (a relayed 64 KiB frame costs one read, not two). If it
+// must wait and the caller waits for at least minLowat bytes, the socket's
+// low-water mark is set to that many: the reader sleeps until they are
+// all there instead of waking (a poller wake-up, a read and a wait again)
+// at each arrival, a dozen times per MiB on loopback.
+func (direct) readLarge(s *sock, p []byte, want int) (int, error) {
 	s.takeReadBuf()
 	s.rpos, s.rend = 0, 0
-	s.rawP, s.rawErr = p, nil
+	s.rawP, s.rawWant, s.rawErr = p, want, nil
 	err := s.raw.Read(s.rawRead)
 	s.rawP = nil
 	// readAheadFd left the count in rend.
@@ -155,8 +178,73 @@ func (s *sock) rawReadFd(fd uintptr) bool {
 // readAheadFd is the RawConn callback of readLarge.
 func (s *sock) readAheadFd(fd uintptr) bool {
 	n, ready, err := socketReadv(fd, s.rawP, *s.rbuf)
+	if !ready {
+		if want := min(s.rawWant, len(s.rawP)); want >= minLowat {
+			s.setLowat(fd, want)
+		} else {
+			s.wakeAtFirstByte()
+		}
+		return false
+	}
+	s.gotBytes()
 	s.rend, s.rawErr = int32(n), s.sockError(err)
-	return ready
+	return true
+}
+
+// setLowat sets the socket's low-water mark to n bytes before the reader
+// waits for them, unless the keepalive wants any byte seen.
+func (s *sock) setLowat(fd uintptr, n int) {
+	if s.anyByte.Load() || int32(n) == s.lowat.Load() {
+		return
+	}
+	s.lowat.Store(int32(n))
+	setSocketLowat(fd, n)
+	if s.anyByte.Load() {
+		// The keepalive asked meanwhile, and may have lowered the
+		// mark before it was raised: lower it again.
+		s.lowat.Store(0)
+		setSocketLowat(fd, 1)
+	}
+}
+
+// wakeAtFirstByte brings the socket's low-water mark back to the default
+// before a wait for fewer bytes than it was set to (a frame header): it is
+// never above what the peer has announced.
+func (s *sock) wakeAtFirstByte() {
+	if s.lowat.Load() != 0 {
+		s.resetLowat()
+	}
+}
+
+//go:noinline
+func (s *sock) resetLowat() {
+	s.lowat.Store(0)
+	if s.raw != nil {
+		s.raw.Control(func(fd uintptr) { setSocketLowat(fd, 1) })
+	}
+}
+
+// gotBytes notes, in a read's callback, that bytes came: a keepalive's
+// request for any byte is answered.
+func (s *sock) gotBytes() {
+	if s.anyByte.Load() {
+		s.anyByte.Store(false)
+		s.lowat.Store(-1) // the keepalive may have lowered it
+	}
+}
+
+// wakeOnAnyByte has the reader's wait end at the first byte that comes,
+// whatever low-water mark it set, until bytes come: the keepalive calls it
+// when it pings, since a peer that trickles a large frame is alive though
+// the mark is not reached. Any goroutine may call it.
+func (s *sock) wakeOnAnyByte() {
+	if s.raw == nil {
+		return
+	}
+	s.anyByte.Store(true)
+	if s.lowat.Load() != 0 {
+		s.raw.Control(func(fd uintptr) { setSocketLowat(fd, 1) })
+	}
 }
 
 // sockError wraps an error of a read made on the socket itself the way
@@ -271,6 +359,16 @@ func socketReadv(fd uintptr, a, b []byte) (n int, ready bool, err error) {
 		}
 		return int(r), true, nil
 	}
+}
+
+// setSocketLowat sets the socket's receive low-water mark to n bytes:
+// until that many are there (or the stream ends, or fails), the poller does
+// not report it readable; reads still return what there is. Linux raises
+// the receive buffer to fit n and bounds n by it, so the mark is always
+// reached.
+func setSocketLowat(fd uintptr, n int) {
+	v := int32(n)
+	syscall.Syscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0)
 }
 
 // socketWrite writes p to the non-blocking socket fd. ready is false when

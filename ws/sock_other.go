@@ -11,3 +11,7 @@ type directState struct{}
 func (s *sock) newTransport(net.Conn, bool) transport { return portable{} }
 
 func (s *sock) noDirectWrites() {}
+
+func (s *sock) wakeAtFirstByte() {}
+
+func (s *sock) wakeOnAnyByte() {}
