@@ -82,7 +82,10 @@ type AcceptOptions struct {
 	// it from r.Context() and put in it what the handler needs to know of
 	// the request, the user or the room, rather than the request itself,
 	// which an idle connection would then keep. Accept, which returns no
-	// context, calls Admit the same way and drops the context.
+	// context, calls Admit the same way and drops the context. Server.Serve,
+	// which reads requests without net/http, makes the *http.Request (and
+	// w) only for Admit or SelectSubprotocol: setting either costs each
+	// handshake the allocations of a request.
 	Admit func(w http.ResponseWriter, r *http.Request) (context.Context, error)
 
 	// ErrorLog receives the errors that have no caller to return to: failed
