@@ -157,6 +157,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.log.Debug("ws: reading the handshake request", "remote", nc.RemoteAddr(), "err", err)
 			return
 		}
+		s.stats.refused(herr.Status) // 431, which net/http answers before a handler
 	} else {
 		// With Admit or SelectSubprotocol the request is also an
 		// *http.Request.

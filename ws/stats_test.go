@@ -239,6 +239,16 @@ func TestServerStats(t *testing.T) {
 			}
 			return Stats{HandshakeTimeouts: 1}
 		},
+	}, {
+		name:  "a request over the header limit: 431",
+		serve: true, // net/http answers it before the Server sees it
+		provoke: func(t *testing.T, srv *Server, host string) Stats {
+			req := upgradeRequest(host, "X-Big: "+strings.Repeat("x", DefaultMaxHeaderBytes))
+			if resp, _ := rawRequest(t, host, req); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				t.Fatalf("answered %s", resp.Status)
+			}
+			return Stats{Refused: Refusals{Handshake: 1}}
+		},
 	}} {
 		for _, path := range handshakeServers {
 			if tc.netHTTP && path.name == "Serve" || tc.serve && path.name != "Serve" {
