@@ -128,7 +128,8 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := c.readMessage(b[len(b):cap(b)], 0)
+		// The whole message is waited for: so is the room left in b.
+		n, err := c.readMessage(b[len(b):cap(b)], cap(b)-len(b))
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			return t, b, nil
