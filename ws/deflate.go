@@ -43,7 +43,8 @@ type CompressionOptions struct {
 	// compressors and decompressors are pooled per implementation (the
 	// Flate value is the pool's key, so it should be comparable, such as a
 	// struct without fields; a value that is not gets pools of its own per
-	// connection).
+	// connection). Each distinct value keeps its pools for the life of the
+	// program: reuse one value rather than make a new pointer per Dial.
 	Flate Flate
 }
 
@@ -430,7 +431,7 @@ func flatePoolsFor(f Flate) *flatePools {
 	if f == nil {
 		return stdPools
 	}
-	if !reflect.TypeOf(f).Comparable() {
+	if !reflect.ValueOf(f).Comparable() { // the value: an interface field may hold a slice
 		return &flatePools{impl: f}
 	}
 	if p, ok := otherPools.Load(f); ok {

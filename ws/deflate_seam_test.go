@@ -153,3 +153,24 @@ func TestDeflateDataAfterFinalBlock(t *testing.T) {
 		}
 	}
 }
+
+// flateWithOptions is a Flate whose value holds an interface: its type is
+// comparable, but a value holding a slice is not.
+type flateWithOptions struct {
+	stdFlate
+	opts any
+}
+
+// TestFlatePoolsForUncomparableValue: a Flate value that cannot be a map
+// key gets pools of its own instead of panicking, and equal comparable
+// values share theirs.
+func TestFlatePoolsForUncomparableValue(t *testing.T) {
+	f := flateWithOptions{opts: []int{1}}
+	if p := flatePoolsFor(f); p == nil || p.impl == nil {
+		t.Fatalf("flatePoolsFor(%#v) = %v", f, p)
+	}
+	g := flateWithOptions{opts: "level 1"}
+	if flatePoolsFor(g) != flatePoolsFor(flateWithOptions{opts: "level 1"}) {
+		t.Fatal("equal Flate values got different pools")
+	}
+}
