@@ -282,12 +282,13 @@ func getRelayBuf() *[]byte  { return relayBufPool.Get().(*[]byte) }
 func putRelayBuf(b *[]byte) { relayBufPool.Put(b) }
 
 // A received frame longer than a relay buffer (a 1 MiB message, say) is
-// relayed in chunks of up to 1 MiB instead: a sixteenth of the reads,
-// writes and frames, and the peer is woken once per MiB rather than once
-// per 64 KiB. At most maxLargeRelays such buffers are out at a time in the
-// process, so that their memory stays bounded whatever the number of
-// connections (and a peer that trickles a large frame holds at most one);
-// past that, relays use the 64 KiB buffers.
+// relayed in chunks of up to 1 MiB instead (of at least relayChunk, as
+// they come): up to a sixteenth of the reads, writes and frames, and the
+// peer is woken once per chunk rather than once per 64 KiB. At most
+// maxLargeRelays such buffers are out at a time in the process, so that
+// their memory stays bounded whatever the number of connections (and a
+// peer that trickles a large frame holds at most one); past that, relays
+// use the 64 KiB buffers.
 const (
 	largeRelayBufSize = 1<<20 + maxHeaderSize
 	maxLargeRelays    = 64
@@ -301,8 +302,6 @@ var (
 	largeRelays atomic.Int32 // large relay buffers out
 )
 
-// getLargeRelayBuf returns a large relay buffer, or nil if maxLargeRelays
-// are out.
 // relayChunk is how much of a large frame a relay gathers before it sends
 // it on, if the socket has no more for now: a large message flows through
 // the relay in pieces of at least this size (it reaches the receiver while
@@ -311,6 +310,8 @@ var (
 // not at each arrival (readLarge's want).
 const relayChunk = 256 << 10
 
+// getLargeRelayBuf returns a large relay buffer, or nil if maxLargeRelays
+// are out.
 func getLargeRelayBuf() *[]byte {
 	if largeRelays.Add(1) > maxLargeRelays {
 		largeRelays.Add(-1)
