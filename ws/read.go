@@ -818,6 +818,7 @@ func (c *Conn) setReadErr(err error) error {
 	c.msgOpen = false
 	c.rdl.disarm()
 	c.rctx = nil
+	c.dropReadBuf()
 	return err
 }
 

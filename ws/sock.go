@@ -256,6 +256,15 @@ func (s *sock) releaseReadBuf() {
 	s.rbuf = nil
 }
 
+// dropReadBuf discards what is buffered and gives the read buffer back to
+// the pool, for a connection that will read no more: its last read (a close
+// frame, say) took a buffer, which would otherwise go with the connection,
+// and a crowd of connections closing at once would each take a new one.
+func (s *sock) dropReadBuf() {
+	s.rpos, s.rend = 0, 0
+	s.releaseReadBuf()
+}
+
 // writeBufSize is the size of the pooled buffers that frames are assembled
 // in: a header and a payload that fit leave in one write.
 const writeBufSize = 16 << 10
