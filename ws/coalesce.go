@@ -33,35 +33,29 @@ import (
 // flushDelay bounds how long a kept frame waits for its burst to end.
 const flushDelay = 250 * time.Microsecond
 
-// send writes the frame b, or, if mayKeep and the reader has more input,
-// keeps it to leave with the frames that follow. It returns how many bytes
-// of b left or are kept: on an error, 0 says that none did (b is then not
-// kept either, and frames kept before it that did not leave stay kept, if
-// the error is a deadline's, for the connection to go on). The caller holds
-// the frame lock.
+// send writes the frame b, or, if mayKeep, keeps it to leave with the
+// frames that follow (keep). It returns how many bytes of b left or are
+// kept: on an error, 0 says that none did (b is then not kept either, and
+// frames kept before it that did not leave stay kept, if the error is a
+// deadline's, for the connection to go on). The caller holds the frame
+// lock.
 func (s *sock) send(b []byte, mayKeep bool) (int, error) {
-	keep := mayKeep && len(b) <= writeBufSize && s.rmore.Load()
+	if s.outLen == 0 && (!mayKeep || !s.rmore.Load()) {
+		return s.t.write(s, b) // a lone frame, the common case
+	}
 	if s.outLen > 0 && int(s.outLen)+len(b) > writeBufSize {
 		// b does not fit with what is kept: that goes first.
 		if _, err := s.sendOut(0); err != nil {
 			return 0, err
 		}
 	}
-	if keep {
-		first := s.outLen == 0
-		s.appendOut(b)
-		// outPending before the timer: a timer that fires at once must
-		// find the frame pending, or it returns and nothing sends it.
-		s.outPending.Store(true)
-		if first {
-			s.armFlush()
+	if mayKeep && s.rmore.Load() {
+		if kept, now := s.keep(b); kept {
+			if !now {
+				return len(b), nil
+			}
+			return s.sendOut(len(b))
 		}
-		if s.rmore.Load() {
-			return len(b), nil
-		}
-		// The reader ran out of input meanwhile and may have missed
-		// what is kept: send it now.
-		return s.sendOut(len(b))
 	}
 	if s.outLen > 0 {
 		// What is kept and this frame, in one write.
@@ -69,6 +63,26 @@ func (s *sock) send(b []byte, mayKeep bool) (int, error) {
 		return s.sendOut(len(b))
 	}
 	return s.t.write(s, b)
+}
+
+// keep keeps the frame b, writing nothing, if the reader has received
+// bytes left to hand out and b fits with what is kept. It reports whether
+// it kept b, and whether what is kept must go now: the reader ran out of
+// input meanwhile and may have missed it, so the caller sends it
+// (sendOut, with b as its tail). The caller holds the frame lock.
+func (s *sock) keep(b []byte) (kept, now bool) {
+	if !s.rmore.Load() || int(s.outLen)+len(b) > writeBufSize {
+		return false, false
+	}
+	first := s.outLen == 0
+	s.appendOut(b)
+	// outPending before the timer: a timer that fires at once must find
+	// the frame pending, or it returns and nothing sends it.
+	s.outPending.Store(true)
+	if first {
+		s.armFlush()
+	}
+	return true, !s.rmore.Load()
 }
 
 // appendOut adds b, which fits, to the frames kept.

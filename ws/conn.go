@@ -253,8 +253,19 @@ func (c *Conn) flushKept(wait bool) {
 // leave with the frames that follow (coalesce.go). The caller holds the
 // frame lock.
 func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
+	mayKeep := op != opClose && op != opPing
+	if mayKeep && c.rmore.Load() {
+		// Kept, nothing is written: no deadline to arm.
+		if kept, now := c.keep(b); kept && !now {
+			return nil
+		} else if kept {
+			c.wdl.arm(ctx)
+			n, err := c.sendOut(len(b))
+			return c.writeError(ctx, int64(n), err, op)
+		}
+	}
 	c.wdl.arm(ctx)
-	n, err := c.send(b, op != opClose && op != opPing)
+	n, err := c.send(b, mayKeep)
 	return c.writeError(ctx, int64(n), err, op)
 }
 

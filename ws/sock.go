@@ -76,9 +76,9 @@ type sock struct {
 	directState
 
 	// The read buffer, a pool entry (or, after a handshake that read
-	// ahead, a buffer of its own); nil while the connection waits for data
-	// (in the direct transport). Bytes (*rbuf)[rpos:rend] are received and
-	// not yet parsed.
+	// ahead, a buffer of its own); &noReadBuf while the connection holds
+	// none (in the direct transport, while it waits for data). Bytes
+	// (*rbuf)[rpos:rend] are received and not yet parsed.
 	rbuf *[]byte
 	rpos int32
 	rend int32
@@ -98,6 +98,7 @@ type sock struct {
 func (s *sock) initSock(nc net.Conn, own bool, buffered []byte, owner sockOwner) {
 	s.nc, s.owner = nc, owner
 	s.t = s.newTransport(nc, own)
+	s.rbuf = &noReadBuf
 	if len(buffered) > 0 {
 		size := max(readBufSize, len(buffered))
 		b := make([]byte, size)
@@ -111,12 +112,7 @@ func (s *sock) buffered() int { return int(s.rend - s.rpos) }
 
 // peek returns the received bytes not yet parsed; valid until the next
 // fill.
-func (s *sock) peek() []byte {
-	if s.rbuf == nil {
-		return nil
-	}
-	return (*s.rbuf)[s.rpos:s.rend]
-}
+func (s *sock) peek() []byte { return (*s.rbuf)[s.rpos:s.rend] }
 
 // discard consumes n bytes of peek.
 func (s *sock) discard(n int) { s.rpos += int32(n) }
@@ -199,12 +195,12 @@ func (s *sock) fill(need int) error {
 // waits.
 type portable struct{}
 
-func (portable) awaitInput(s *sock) error {
+func (*portable) awaitInput(s *sock) error {
 	s.takeReadBuf()
 	return nil
 }
 
-func (portable) readLarge(s *sock, p []byte, _ int) (int, error) {
+func (*portable) readLarge(s *sock, p []byte, _ int) (int, error) {
 	n, err := s.nc.Read(p)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // TCP ended inside the frame
@@ -212,9 +208,9 @@ func (portable) readLarge(s *sock, p []byte, _ int) (int, error) {
 	return n, err
 }
 
-func (portable) write(s *sock, b []byte) (int, error) { return s.nc.Write(b) }
+func (*portable) write(s *sock, b []byte) (int, error) { return s.nc.Write(b) }
 
-func (portable) close(s *sock) error { return s.nc.Close() }
+func (*portable) close(s *sock) error { return s.nc.Close() }
 
 // readBufSize is the size of a connection's read buffer. Payload reads into
 // a caller's buffer at least this large bypass it.
@@ -228,9 +224,13 @@ const readBufSize = 4096
 // connection idles).
 var readBufPool sync.Pool
 
+// noReadBuf is the read buffer of a connection that holds none: empty, so
+// that peek needs no check.
+var noReadBuf []byte
+
 // takeReadBuf gives the connection a read buffer, if it holds none.
 func (s *sock) takeReadBuf() {
-	if s.rbuf == nil && !s.pooledReadBuf() {
+	if s.rbuf == &noReadBuf && !s.pooledReadBuf() {
 		b := make([]byte, readBufSize)
 		s.rbuf = &b
 	}
@@ -250,10 +250,10 @@ func (s *sock) pooledReadBuf() bool {
 // releaseReadBuf gives the (empty) read buffer back to the pool, if it
 // came from there.
 func (s *sock) releaseReadBuf() {
-	if s.rbuf != nil && len(*s.rbuf) == readBufSize {
+	if len(*s.rbuf) == readBufSize {
 		readBufPool.Put(s.rbuf)
 	}
-	s.rbuf = nil
+	s.rbuf = &noReadBuf
 }
 
 // dropReadBuf discards what is buffered and gives the read buffer back to

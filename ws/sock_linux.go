@@ -67,18 +67,18 @@ func (s *sock) newTransport(nc net.Conn, own bool) transport {
 	s.fd = -1
 	sc, ok := plainSocket(nc)
 	if !ok {
-		return portable{}
+		return new(portable)
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return portable{}
+		return new(portable)
 	}
 	s.raw = raw
 	s.rawRead = s.rawReadFd
 	if own {
 		raw.Control(func(fd uintptr) { s.fd = int32(fd) })
 	}
-	return direct{}
+	return new(direct)
 }
 
 // noDirectWrites sends every write through nc (for tests that count them).
@@ -93,7 +93,7 @@ func (s *sock) noDirectWrites() { s.fd = -1 }
 // the poller's callback, where a peek used to go before the read, saves a
 // system call per wait. The read deadline applies. The caller has emptied
 // the read buffer.
-func (direct) awaitInput(s *sock) error {
+func (*direct) awaitInput(s *sock) error {
 	for {
 		s.rawErr = nil
 		if err := s.raw.Read(s.rawRead); err != nil {
@@ -118,7 +118,7 @@ func (direct) awaitInput(s *sock) error {
 // triggered: it waits only after the socket said "not yet" (EAGAIN), and
 // the connection waits without its buffer.
 func (s *sock) readIdle(fd uintptr) bool {
-	if s.rbuf == nil && !s.pooledReadBuf() {
+	if s.rbuf == &noReadBuf && !s.pooledReadBuf() {
 		s.rawErr = errNoReadBuf
 		return true
 	}
@@ -144,7 +144,7 @@ var errNoReadBuf = errors.New("ws: no read buffer")
 // low-water mark is set to that many: the reader sleeps until they are
 // all there instead of waking (a poller wake-up, a read and a wait again)
 // at each arrival, a dozen times per MiB on loopback.
-func (direct) readLarge(s *sock, p []byte, want int) (int, error) {
+func (*direct) readLarge(s *sock, p []byte, want int) (int, error) {
 	s.takeReadBuf()
 	s.rpos, s.rend = 0, 0
 	s.rawP, s.rawWant, s.rawErr = p, want, nil
@@ -263,7 +263,7 @@ func (s *sock) sockError(err error) error {
 // long as it lives (a stack that once grew never shrinks back while its
 // goroutine waits). What the socket cannot take at once goes through nc,
 // which waits for room within the write deadline.
-func (direct) write(s *sock, b []byte) (int, error) {
+func (*direct) write(s *sock, b []byte) (int, error) {
 	n := 0
 	if s.fd >= 0 {
 		// fdUse keeps CloseNow from closing the descriptor (whose number
@@ -295,7 +295,7 @@ const fdClosing = 1 << 30
 
 // close waits for the direct writes in progress to end and keeps new ones
 // from starting, before it closes the descriptor.
-func (direct) close(s *sock) error {
+func (*direct) close(s *sock) error {
 	if s.fd >= 0 {
 		s.fdUse.Add(fdClosing)
 		for s.fdUse.Load() != fdClosing {

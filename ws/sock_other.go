@@ -8,7 +8,7 @@ import "net"
 // implemented: every connection takes the portable one.
 type directState struct{}
 
-func (s *sock) newTransport(net.Conn, bool) transport { return portable{} }
+func (s *sock) newTransport(net.Conn, bool) transport { return new(portable) }
 
 func (s *sock) noDirectWrites() {}
 
