@@ -40,10 +40,10 @@ type DialOptions struct {
 	TLSConfig *tls.Config
 
 	// NetDialContext opens the TCP connection (to the server or the proxy).
-	// Nil means a net.Dialer; not in a browser. (A connection from Dial's own dialer is the
-	// Conn's alone, and it writes to the socket directly; one from
-	// NetDialContext goes through net.Conn.Write, in case the caller kept
-	// it.)
+	// Nil means a net.Dialer; not in a browser. (A connection from Dial's
+	// own dialer is the Conn's alone, and it writes to the socket
+	// directly; one from NetDialContext goes through net.Conn.Write, in
+	// case the caller kept it.)
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Proxy returns the URL of the HTTP proxy to tunnel through (with

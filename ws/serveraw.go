@@ -28,11 +28,10 @@ import (
 // buffer, and what is allocated besides is what the connection keeps (its
 // Conn, the handler's goroutine and context). A handshake leaves less
 // garbage and an idle connection holds less memory (see the README's
-// figures). Admit and
-// SelectSubprotocol take an *http.Request: with either set, Serve makes one
-// for each request (its headers, URL and TLS state copied out; its context
-// is context.Background(), without net/http's values), which costs what
-// net/http's would.
+// figures). Admit and SelectSubprotocol take an *http.Request: with either
+// set, Serve makes one for each request (its headers, URL and TLS state
+// copied out; its context is context.Background(), without net/http's
+// values), which costs what net/http's would.
 //
 // Serve may run on several listeners at once, and beside ServeHTTP: the
 // connections are the same Server's. Temporary errors of Accept (too many

@@ -270,14 +270,16 @@ func (st *counters) snapshot(open int) Stats {
 // Stats returns a snapshot of the Server's counters: connections open,
 // accepted and refused, messages and bytes in and out, connections dropped
 // by the broadcast, close codes. Counting costs the message paths an atomic
-// add or two and no allocation.
+// add or two and no allocation; a snapshot reads each counter once and
+// allocates only the Refused.Admit map, once Admit has refused a request.
 func (s *Server) Stats() Stats {
 	return s.stats.snapshot(s.Len())
 }
 
 // Stats returns a snapshot of the Group's counters: members, messages
 // broadcast and delivered, members dropped or skipped as slow, senders
-// failed as stalled.
+// failed as stalled. A snapshot reads each counter once and allocates
+// nothing.
 func (g *Group) Stats() Stats {
 	return g.stats.snapshot(g.Len())
 }

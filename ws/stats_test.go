@@ -380,3 +380,22 @@ func TestGroupStatsSlowMember(t *testing.T) {
 	settle(t, "Group.Stats", room.Stats, Stats{Accepted: 1, Broadcasts: uint64(n), BroadcastBytes: uint64(n * len(big)), DroppedSlow: 1}, vary...)
 	settle(t, "Server.Stats", srv.Stats, Stats{Accepted: 1, DroppedSlow: 1, Closes: closes(StatusPolicyViolation)}, vary...)
 }
+
+// TestStatsSnapshotAllocs: a snapshot allocates nothing but the map of
+// Admit's refusals, once there are some.
+func TestStatsSnapshotAllocs(t *testing.T) {
+	srv, g := NewServer(func(context.Context, *Conn) error { return nil }, nil), NewGroup(nil)
+	defer srv.Shutdown(context.Background())
+	for name, stats := range map[string]func() Stats{"Server": srv.Stats, "Group": g.Stats} {
+		if n := testing.AllocsPerRun(100, func() { _ = stats() }); n != 0 {
+			t.Errorf("%s.Stats: %v allocations, want 0", name, n)
+		}
+	}
+	srv.stats.admitRefused(http.StatusTooManyRequests)
+	if n := testing.AllocsPerRun(100, func() { _ = srv.Stats() }); n == 0 || n > 2 {
+		t.Errorf("Server.Stats after a refusal by Admit: %v allocations, want the map's (1 or 2)", n)
+	}
+	if got := srv.Stats().Refused.Admit; got[http.StatusTooManyRequests] != 1 || len(got) != 1 {
+		t.Errorf("Refused.Admit = %v", got)
+	}
+}
