@@ -73,10 +73,9 @@ func memPipe() (net.Conn, net.Conn) {
 	ab, ba := newMemBuf(), newMemBuf()
 	a := &memConn{in: ba, out: ab, local: "mem-a", remote: "mem-b"}
 	b := &memConn{in: ab, out: ba, local: "mem-b", remote: "mem-a"}
-	a.rd.init()
-	a.wd.init()
-	b.rd.init()
-	b.wd.init()
+	for _, d := range []*streamDeadline{&a.rd, &a.wd, &b.rd, &b.wd} {
+		d.init(nil)
+	}
 	return a, b
 }
 
@@ -100,7 +99,7 @@ func (b *memBuf) signal() {
 // memConn is one end of a memPipe.
 type memConn struct {
 	in, out       *memBuf
-	rd, wd        memDeadline
+	rd, wd        streamDeadline // (h2.go's: a channel closed when it passes)
 	local, remote memAddr
 }
 
@@ -130,7 +129,7 @@ func (c *memConn) Read(p []byte) (int, error) {
 		c.in.mu.Unlock()
 		select {
 		case <-changed:
-		case <-c.rd.passed():
+		case <-c.rd.wait():
 			return 0, os.ErrDeadlineExceeded
 		}
 	}
@@ -163,7 +162,7 @@ func (c *memConn) Write(p []byte) (int, error) {
 		c.out.mu.Unlock()
 		select {
 		case <-changed:
-		case <-c.wd.passed():
+		case <-c.wd.wait():
 			return n, os.ErrDeadlineExceeded
 		}
 	}
@@ -197,61 +196,6 @@ func (c *memConn) SetDeadline(t time.Time) error {
 
 func (c *memConn) SetReadDeadline(t time.Time) error  { c.rd.set(t); return nil }
 func (c *memConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
-
-// memDeadline is a deadline of a memConn: a channel closed when it passes.
-type memDeadline struct {
-	mu    sync.Mutex
-	ch    chan struct{}
-	timer *time.Timer
-}
-
-func (d *memDeadline) init() { d.ch = make(chan struct{}) }
-
-// passed returns a channel closed once the deadline has passed.
-func (d *memDeadline) passed() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.ch
-}
-
-// set sets the deadline to t; the zero t removes it.
-func (d *memDeadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
-	select {
-	case <-d.ch:
-		d.ch = make(chan struct{}) // passed before: a new deadline
-	default:
-	}
-	if t.IsZero() {
-		return
-	}
-	ch := d.ch
-	expire := func() {
-		d.mu.Lock()
-		if d.ch == ch {
-			select {
-			case <-ch:
-			default:
-				close(ch)
-			}
-		}
-		d.mu.Unlock()
-	}
-	if wait := time.Until(t); wait > 0 {
-		d.timer = time.AfterFunc(wait, expire)
-		return
-	}
-	select {
-	case <-ch:
-	default:
-		close(ch)
-	}
-}
 
 // memAddr is the address of an end of a memPipe.
 type memAddr string
