@@ -253,10 +253,17 @@
 // (The browser test, TestBrowserWasm, runs such a program in headless
 // Chromium against this package's server.)
 //
-// # Inside the package: three layers
+// # Protocol errors
 //
-// For whoever changes the package. Each layer calls the one below it only
-// through a few methods, and a change of one kind goes to one layer.
+// A peer that breaks the protocol gets the close code RFC 6455 names and the
+// read returns a *ProtocolError with the same code: 1002 for framing
+// violations, 1007 for text that is not UTF-8 (checked as it streams), 1009
+// for a message over the read limit (refused before its payload is read).
+package ws
+
+// Inside the package: three layers. (For whoever changes the package, so
+// outside the package doc.) Each layer calls the one below it only through
+// a few methods, and a change of one kind goes to one layer.
 //
 //   - Transport (sock.go, sock_linux.go, sock_other.go, coalesce.go;
 //     the sock type embedded in Conn): owns the socket. The net.Conn, the
@@ -295,17 +302,10 @@
 //     channel, failing a stalled sender). Goes here: who receives what,
 //     queues, slow receivers.
 //
-// Handshakes (accept.go, dial.go, h2.go, handshake.go) sit beside these:
-// they make the net.Conn and hand it, with the negotiated settings, to
-// newConn. In a browser, Dial (browser.go) hands newConn a browserSock
+// Handshakes (accept.go, dial.go, h2.go, handshake.go; serveraw.go and
+// upgraderead.go for Server.Serve, which reads the request itself) sit
+// beside these: they make the net.Conn and hand it, with the negotiated
+// settings, to newConn. In a browser, Dial (browser.go) hands newConn a browserSock
 // (browsersock.go): a net.Conn over the browser's WebSocket, bound with
 // syscall/js in browser_js.go, which turns whole messages into frames and
 // back.
-//
-// # Protocol errors
-//
-// A peer that breaks the protocol gets the close code RFC 6455 names and the
-// read returns a *ProtocolError with the same code: 1002 for framing
-// violations, 1007 for text that is not UTF-8 (checked as it streams), 1009
-// for a message over the read limit (refused before its payload is read).
-package ws
