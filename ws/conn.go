@@ -405,6 +405,9 @@ func (c *Conn) startClose(code StatusCode) bool {
 // waitClosed waits for the TCP connection to close, up to deadline, and then
 // closes it.
 func (c *Conn) waitClosed(deadline time.Time) {
+	if c.isClosed() {
+		return // no timer to make
+	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {

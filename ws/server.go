@@ -226,9 +226,13 @@ func (s *Server) finish(p *member, errp *error) {
 		case errors.Is(herr, errKeepAlive):
 			level = slog.LevelInfo // the peer vanished
 		}
-		s.log.Log(context.Background(), level, "ws: handler failed", "remote", c.RemoteAddr(), "code", int(code), "err", herr)
+		if s.log.Enabled(context.Background(), level) { // the arguments cost allocations
+			s.log.Log(context.Background(), level, "ws: handler failed", "remote", c.RemoteAddr(), "code", int(code), "err", herr)
+		}
 	}
-	c.Close(code, reason)
+	if !c.isClosed() { // the peer's close, or its TCP close, often ended it
+		c.Close(code, reason)
+	}
 }
 
 // closeStatus maps the error a Server handler returned to the close code
@@ -239,8 +243,9 @@ func closeStatus(err error) (StatusCode, string, slog.Level) {
 	if err == nil {
 		return StatusNormalClosure, "", slog.LevelInfo
 	}
-	var ce CloseError
-	if errors.As(err, &ce) {
+	// errors.AsType: errors.As would put its target on the heap, an
+	// allocation in every handshake's life.
+	if ce, ok := errors.AsType[CloseError](err); ok {
 		switch {
 		case ce.Code.validOnWire(), ce.Code == StatusNoStatusRcvd:
 			return ce.Code, ce.Reason, slog.LevelInfo
@@ -253,16 +258,16 @@ func closeStatus(err error) (StatusCode, string, slog.Level) {
 	if errors.Is(err, io.EOF) {
 		return StatusNormalClosure, "", slog.LevelInfo
 	}
-	var pe *ProtocolError
-	if errors.As(err, &pe) && pe.Code.validOnWire() {
+	if pe, ok := errors.AsType[*ProtocolError](err); ok && pe.Code.validOnWire() {
 		return pe.Code, pe.Reason, slog.LevelInfo
 	}
-	var de *DecodeError
-	if errors.As(err, &de) {
+	if de, ok := errors.AsType[*DecodeError](err); ok {
 		return de.Code(), "cannot decode message: " + de.Err.Error(), slog.LevelInfo
 	}
-	var coded interface{ Code() StatusCode }
-	if errors.As(err, &coded) && coded.Code().validOnWire() {
+	if coded, ok := errors.AsType[interface {
+		error
+		Code() StatusCode
+	}](err); ok && coded.Code().validOnWire() {
 		code := coded.Code()
 		return code, statusNames[code], slog.LevelInfo
 	}
