@@ -53,8 +53,8 @@ type DialOptions struct {
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// Compression offers permessage-deflate (RFC 7692), with
-	// client_max_window_bits: the server may limit our window, and a
-	// limit under 15 bits is kept by compressing with Huffman coding
+	// client_max_window_bits: the server may limit the client's window,
+	// and a limit under 15 bits is kept by compressing with Huffman coding
 	// alone. Nil (the default) offers no compression. Not in a browser,
 	// which offers permessage-deflate on its own.
 	Compression *CompressionOptions
