@@ -36,8 +36,10 @@ func (Flate) NewWriter(w io.Writer, level int) (ws.FlateWriter, error) {
 
 // NewReader returns a klauspost/compress decompressor of r with the preset
 // dictionary dict. It reads r through a bufio.Reader of its own (4 KiB,
-// made once and reused by Reset), on which klauspost/compress decodes
-// several times faster than through r's io.ByteReader.
+// made once and reused by Reset), for which klauspost/compress has a
+// decoding loop of its own instead of an interface call per byte (r's
+// io.ByteReader). The bytes it reads ahead are reported by a Buffered
+// method, which the ws package reads after a final block.
 func (Flate) NewReader(r io.Reader, dict []byte) ws.FlateReader {
 	d := &reader{br: bufio.NewReaderSize(r, 4096)}
 	// The decompressor klauspost/compress returns has Reset(r, dict).
