@@ -70,9 +70,11 @@ type Stats struct {
 	// Closes counts a Server's connections that have ended, by the code
 	// of their close handshake: the code of the first close frame sent or
 	// received, 1005 for a close frame without a code, 1006 when the
-	// connection ended without any. Closes[code-1000] counts codes 1000 to
-	// 1015; Closes[CloseOther], every other code (the application's
-	// 3000–4999). Closed(code) reads it by code.
+	// connection ended without any. A connection counts here once its
+	// close handshake starts, and in Open until its handler returns.
+	// Closes[code-1000] counts codes 1000 to 1015; Closes[CloseOther],
+	// every other code (the application's 3000–4999). Closed(code) reads
+	// it by code.
 	Closes [CloseOther + 1]uint64
 }
 
