@@ -277,11 +277,11 @@ package ws
 //     made with system calls of its own, the idle wait that holds no
 //     buffer, readv of a payload with what follows it, a receive
 //     low-water mark while a relay waits for a large frame's bytes (the
-//     keepalive lowers it when it pings). Its methods for the
-//     layer above: buffered, peek, discard, take, fill, readLarge (reads);
-//     send, flush, writeVec, writeConn (writes); closeSock. It calls back
-//     through sockOwner: bytes arrived (keepalive), send what is kept under
-//     the frame lock. Stack-depth tuning lives here too (no defer on the
+//     keepalive lowers it when it pings). Its methods for the layer
+//     above: buffered, peek, discard, take, fill, readLarge (reads); keep,
+//     send, sendOut, flush, writeVec, writeConn (writes); closeSock. It
+//     calls back through sockOwner: bytes arrived (keepalive), send what
+//     is kept under the frame lock. Stack-depth tuning lives here too (no defer on the
 //     small paths, //go:noinline where a frame would grow its caller's),
 //     guarded by stack_norace_test.go. Goes here: a new system call path,
 //     another platform, buffer sizes, when frames are joined.

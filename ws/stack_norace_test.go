@@ -18,7 +18,7 @@ import (
 // 2 KiB stack: the runtime never shrinks the stack of a goroutine that
 // waits, so a path deeper than that first stack allows would double the
 // stack of every idle connection for good. The depth is the transport's
-// business (sock.go: direct system calls, no defer on the small paths);
+// business (sock_linux.go: direct system calls; no defer on the small paths);
 // these tests guard it. (Without the race detector only: it makes every
 // frame larger.)
 //
