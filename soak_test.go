@@ -46,11 +46,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wesos/wesos"
+	"github.com/wesos/wesos/internal/fdlimit"
 	"github.com/wesos/wesos/ws"
 )
 
@@ -99,26 +99,6 @@ func soakSizes() (full bool, conns, senders, bmsgs, emsgs int, budget time.Durat
 	return false, 500, 5, 20, 20, 25 * time.Second
 }
 
-// soakRaiseNoFile raises the soft RLIMIT_NOFILE to the hard limit if it is
-// below need, and skips the test if the hard limit is below need.
-func soakRaiseNoFile(t testing.TB, need uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("skipped: cannot read RLIMIT_NOFILE (%v); %d file descriptors needed", err, need)
-	}
-	if lim.Cur >= need {
-		return
-	}
-	if lim.Max < need {
-		t.Skipf("skipped: %d file descriptors needed, but the hard RLIMIT_NOFILE is %d (raise it with ulimit -Hn)", need, lim.Max)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("skipped: %d file descriptors needed; raising the soft RLIMIT_NOFILE to %d failed: %v", need, lim.Max, err)
-	}
-}
-
 // memSnapshot is the process's memory after a GC.
 type memSnapshot struct {
 	heap, stack, rss uint64
@@ -163,7 +143,7 @@ func TestSoak(t *testing.T) {
 	if full && raceEnabled {
 		t.Skip("skipped: the full soak needs more goroutines than the race detector can track (8128); run it without -race")
 	}
-	soakRaiseNoFile(t, uint64(conns)+200)
+	fdlimit.Raise(t, uint64(conns)+200)
 	start := time.Now()
 	// The runtime keeps the descriptor of every goroutine that ever ran
 	// (about 0.5 KiB of heap each) for reuse. Run as many goroutines as
@@ -344,7 +324,7 @@ func TestSoakClientHelper(t *testing.T) {
 	if err := json.Unmarshal([]byte(planJSON), &plan); err != nil {
 		t.Fatal(err)
 	}
-	soakRaiseNoFile(t, uint64(plan.Conns)+200)
+	fdlimit.Raise(t, uint64(plan.Conns)+200)
 	ctx, cancel := context.WithTimeout(context.Background(), plan.Budget)
 	defer cancel()
 

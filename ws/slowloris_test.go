@@ -16,33 +16,11 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// raiseNoFile raises the soft RLIMIT_NOFILE of the test process to its hard
-// limit if the soft one is below need, and skips the test if even the hard
-// limit cannot hold need descriptors.
-func raiseNoFile(t testing.TB, need uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("skipped: cannot read RLIMIT_NOFILE (%v); the test needs %d file descriptors", err, need)
-	}
-	if lim.Cur >= need {
-		return
-	}
-	if lim.Max < need {
-		t.Skipf("skipped: the test needs %d file descriptors, but the hard RLIMIT_NOFILE is %d (raise it with ulimit -Hn)", need, lim.Max)
-	}
-	old := lim.Cur
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Skipf("skipped: the test needs %d file descriptors; raising the soft RLIMIT_NOFILE from %d to %d failed: %v", need, old, lim.Max, err)
-	}
-	t.Logf("raised the soft RLIMIT_NOFILE from %d to %d", old, lim.Max)
-}
+	"github.com/wesos/wesos/internal/fdlimit"
+)
 
 // TestSlowlorisHandshakes opens 1,000 connections that start a handshake and
 // never finish it (part of the request line, part of the headers, or
@@ -57,7 +35,7 @@ func TestSlowlorisHandshakes(t *testing.T) {
 		settle            = 15 * time.Second // bound on the wait for the goroutines to go
 		slack             = 20               // goroutines of the runtime, timers, this test
 	)
-	raiseNoFile(t, 2*conns+100)
+	fdlimit.Raise(t, 2*conns+100)
 
 	var handled atomic.Int64
 	srv := NewServer(func(ctx context.Context, c *Conn) error { handled.Add(1); return nil }, nil)

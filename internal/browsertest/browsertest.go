@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,7 +130,7 @@ func Start(t *testing.T, ctx context.Context, flags ...string) *Browser {
 	cmd := exec.Command(ChromiumPath, append(args, "about:blank")...)
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr // a file: no copying goroutine, and it survives the browser
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +152,7 @@ func Start(t *testing.T, ctx context.Context, flags ...string) *Browser {
 		case <-exited:
 		case <-time.After(5 * time.Second):
 		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the whole group: renderers too
+		killGroup(cmd) // the whole group: renderers too
 		<-exited
 		if t.Failed() {
 			out, _ := os.ReadFile(stderr.Name())
