@@ -112,7 +112,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	s.mu.Unlock()
 
-	c, ctx, refused, err := accept(w, r, &s.opts, &s.shared)
+	c, ctx, refused, err := s.acceptHeld(w, r)
 	if err != nil {
 		s.handlers.Done()
 		s.failed(r.RemoteAddr, refused, err)
@@ -134,6 +134,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	go s.serve(p)
+}
+
+// acceptHeld is accept for ServeHTTP, which holds a count of s.handlers: if
+// Admit or SelectSubprotocol panics, it releases the count, so that
+// Shutdown does not wait for it forever, and the panic goes on to
+// net/http, which recovers it as any handler's.
+func (s *Server) acceptHeld(w http.ResponseWriter, r *http.Request) (c *Conn, ctx context.Context, refused bool, err error) {
+	returned := false
+	defer func() {
+		if !returned {
+			s.handlers.Done()
+		}
+	}()
+	c, ctx, refused, err = accept(w, r, &s.opts, &s.shared)
+	returned = true
+	return c, ctx, refused, err
 }
 
 // failed logs a handshake that did not become a connection: refused by

@@ -3,9 +3,11 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -31,7 +33,9 @@ import (
 // figures). Admit and SelectSubprotocol take an *http.Request: with either
 // set, Serve makes one for each request (its headers, URL and TLS state
 // copied out; its context is context.Background(), without net/http's
-// values), which costs what net/http's would.
+// values), which costs what net/http's would. A panic in either is
+// recovered as net/http recovers a handler's: logged with its stack, and
+// that connection closed without an answer.
 //
 // Serve may run on several listeners at once, and beside ServeHTTP: the
 // connections are the same Server's. Temporary errors of Accept (too many
@@ -169,9 +173,20 @@ func (s *Server) serveConn(nc net.Conn) {
 		if herr != nil {
 			err = herr
 			s.stats.refused(herr.Status) // what net/http refuses before a handler
-		} else if hs, err = handshake(&hq, w, &s.opts, &s.stats); err != nil {
+		} else if hs, err = s.handshakeRecovered(&hq, w); err != nil {
 			refused = hs.refused
 		}
+	}
+	if p, ok := err.(*handshakePanic); ok {
+		// As net/http does with a handler's panic: logged, and the
+		// connection closed without an answer.
+		if p.v != http.ErrAbortHandler {
+			s.log.Error("ws: panic serving a handshake", "remote", nc.RemoteAddr(), "panic", p.v, "stack", string(p.stack))
+		}
+		s.unpend(nc)
+		nc.Close()
+		s.handlers.Done()
+		return
 	}
 	var h http.Header
 	if w != nil {
@@ -219,6 +234,28 @@ func (s *Server) serveConn(nc net.Conn) {
 	if p := s.open(c, ctx); p != nil {
 		go s.serve(p)
 	}
+}
+
+// handshakePanic is the error of a handshake whose Admit or
+// SelectSubprotocol panicked with v.
+type handshakePanic struct {
+	v     any
+	stack []byte
+}
+
+func (p *handshakePanic) Error() string { return fmt.Sprint("ws: panic serving a handshake: ", p.v) }
+
+// handshakeRecovered is handshake for Serve, whose goroutine net/http does
+// not watch: a panic of Admit or SelectSubprotocol comes back as a
+// *handshakePanic rather than ending the program.
+func (s *Server) handshakeRecovered(hq *hsRequest, w http.ResponseWriter) (hs handshakeResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := make([]byte, 64<<10)
+			hs, err = handshakeResult{}, &handshakePanic{v, stack[:runtime.Stack(stack, false)]}
+		}
+	}()
+	return handshake(hq, w, &s.opts, &s.stats)
 }
 
 // refuseLinger bounds how long a refused connection is read after its

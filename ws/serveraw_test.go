@@ -592,3 +592,37 @@ func TestServeHandshakeTimeout(t *testing.T) {
 		t.Errorf("%d handlers ran, want the echo's only", n)
 	}
 }
+
+// TestServeAdmitPanics: a panic in Admit ends that request's connection
+// without an answer, and the Server goes on serving, through Serve as
+// through net/http (which recovers a handler's panic).
+func TestServeAdmitPanics(t *testing.T) {
+	for _, hs := range handshakeServers {
+		t.Run(hs.name, func(t *testing.T) {
+			srv := NewServer(func(ctx context.Context, c *Conn) error { return nil }, &AcceptOptions{
+				ErrorLog:     slog.New(slog.DiscardHandler),
+				CloseTimeout: 100 * time.Millisecond,
+				Admit: func(w http.ResponseWriter, r *http.Request) (context.Context, error) {
+					if r.Header.Get("X-Panic") != "" {
+						panic(http.ErrAbortHandler) // net/http recovers it without a log line
+					}
+					return nil, nil
+				},
+			})
+			host, _ := hs.start(t, srv)
+			nc, err := net.DialTimeout("tcp", host, testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			io.WriteString(nc, upgradeRequest(host, "X-Panic: yes"))
+			nc.SetReadDeadline(time.Now().Add(testTimeout))
+			if n, err := nc.Read(make([]byte, 1)); n != 0 || err == nil {
+				t.Fatalf("the server answered (%d bytes, %v), want the connection closed", n, err)
+			}
+			if resp, _ := rawRequest(t, host, upgradeRequest(host)); resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("the next request was answered %s", resp.Status)
+			}
+		})
+	}
+}
