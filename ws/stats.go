@@ -14,7 +14,7 @@ import (
 // Bytes are payload bytes as framed on the wire: the compressed size for a
 // compressed message, without frame headers.
 //
-// The fields a Group has no use for (Refused, HandshakeFailed,
+// The fields a Group has no use for (Refused, HandshakeFailures,
 // HandshakeTimeouts, MessagesIn, BytesIn, Closes) are zero in a Group's
 // Stats.
 type Stats struct {
@@ -30,12 +30,12 @@ type Stats struct {
 	// them, by reason.
 	Refused Refusals
 
-	// HandshakeFailed counts the requests that passed every check and
+	// HandshakeFailures counts the requests that passed every check and
 	// Admit but could not be upgraded: the connection could not be taken
 	// over from net/http, or the handshake response could not be written
 	// within the close timeout (through Serve, within the handshake's
 	// timeout, or Shutdown closed the connection meanwhile).
-	HandshakeFailed uint64
+	HandshakeFailures uint64
 
 	// HandshakeTimeouts counts the connections to Serve whose request did
 	// not arrive within DefaultReadHeaderTimeout (slow loris): they are
@@ -72,14 +72,14 @@ type Stats struct {
 	// received, 1005 for a close frame without a code, 1006 when the
 	// connection ended without any. A connection counts here once its
 	// close handshake starts, and in Open until its handler returns.
-	// Closes[code-1000] counts codes 1000 to 1015; Closes[CloseOther],
+	// Closes[code-1000] counts codes 1000 to 1015; the last element,
 	// every other code (the application's 3000–4999). Closed(code) reads
 	// it by code.
-	Closes [CloseOther + 1]uint64
+	Closes [closeOther + 1]uint64
 }
 
-// CloseOther is the index in Stats.Closes of the codes outside 1000–1015.
-const CloseOther = 16
+// closeOther is the index in Stats.Closes of the codes outside 1000–1015.
+const closeOther = 16
 
 // Closed returns how many connections ended with code (for a code outside
 // 1000–1015, how many ended with any such code).
@@ -118,10 +118,10 @@ func (r Refusals) Total() uint64 {
 
 // closeSlot returns the index of code in Stats.Closes.
 func closeSlot(code StatusCode) int {
-	if code >= 1000 && code < 1000+CloseOther {
+	if code >= 1000 && code < 1000+closeOther {
 		return int(code - 1000)
 	}
-	return CloseOther
+	return closeOther
 }
 
 // Admit answers with a status from 300 to 599 (Refuse): one counter each,
@@ -161,7 +161,7 @@ type counters struct {
 	admit                              atomic.Pointer[admitCounters]
 	broadcasts, broadcastBytes, missed atomic.Uint64
 	droppedSlow, droppedStalled        atomic.Uint64
-	closes                             [CloseOther + 1]atomic.Uint64
+	closes                             [closeOther + 1]atomic.Uint64
 }
 
 // stripe returns the message counters of c.
@@ -233,7 +233,7 @@ func (st *counters) snapshot(open int) Stats {
 	s := Stats{
 		Open:              open,
 		Accepted:          st.accepted.Load(),
-		HandshakeFailed:   st.handshakeFailed.Load(),
+		HandshakeFailures: st.handshakeFailed.Load(),
 		HandshakeTimeouts: st.handshakeTimeouts.Load(),
 		Refused: Refusals{
 			Handshake:    st.badHandshake.Load(),

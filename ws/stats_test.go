@@ -39,7 +39,7 @@ func settle(t *testing.T, what string, get func() Stats, want Stats, vary ...str
 }
 
 // closes returns Stats.Closes with one connection ended with each of codes.
-func closes(codes ...StatusCode) (c [CloseOther + 1]uint64) {
+func closes(codes ...StatusCode) (c [closeOther + 1]uint64) {
 	for _, code := range codes {
 		c[closeSlot(code)]++
 	}
@@ -171,7 +171,7 @@ func TestServerStats(t *testing.T) {
 			if resp, _ := rawRequest(t, host, upgradeRequest(host)); resp.StatusCode != http.StatusInternalServerError {
 				t.Fatalf("answered %s", resp.Status)
 			}
-			return Stats{HandshakeFailed: 1}
+			return Stats{HandshakeFailures: 1}
 		},
 	}, {
 		name: "invalid UTF-8 closes with 1007",

@@ -116,7 +116,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for status, n := range s.Refused.Admit {
 		counter(c.refused, n, "admit", strconv.Itoa(status))
 	}
-	counter(c.failed, s.HandshakeFailed)
+	counter(c.failed, s.HandshakeFailures)
 	counter(c.timedOut, s.HandshakeTimeouts)
 	counter(c.msgsIn, s.MessagesIn)
 	counter(c.bytesIn, s.BytesIn)
@@ -129,7 +129,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.missed, s.MissedMessages)
 	for i, n := range s.Closes {
 		code := "other"
-		if i != ws.CloseOther {
+		if i < len(s.Closes)-1 { // the last counts every code outside 1000–1015
 			code = strconv.Itoa(1000 + i)
 		}
 		counter(c.closed, n, code)
