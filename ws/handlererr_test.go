@@ -177,3 +177,61 @@ func TestHandlerErrorDuringShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerPanic checks that a handler's panic ends its connection with
+// 1011, is logged with its stack, and leaves the program and the Server
+// running (Shutdown returns), through ServeHTTP and through Serve.
+func TestHandlerPanic(t *testing.T) {
+	for _, hs := range handshakeServers {
+		t.Run(hs.name, func(t *testing.T) {
+			logs := &logRecorder{}
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
+				_, p, err := c.Read(ctx)
+				if err != nil {
+					return err
+				}
+				if string(p) == "panic" {
+					panic("the handler's bug")
+				}
+				return c.Write(ctx, Text, p)
+			}, &AcceptOptions{ErrorLog: slog.New(logs)})
+			addr, stop := hs.start(t, srv)
+			ctx := testCtx(t)
+			for _, msg := range []string{"panic", "echo"} { // the second after the first's panic
+				c, _, err := Dial(ctx, "ws://"+addr, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.CloseNow()
+				if err := c.Write(ctx, Text, []byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				_, p, err := c.Read(ctx)
+				if msg == "echo" {
+					if err != nil || string(p) != "echo" {
+						t.Fatalf("after a panic: read %q, %v", p, err)
+					}
+					if _, _, err := c.Read(ctx); !errors.Is(err, io.EOF) { // the handler's 1000
+						t.Fatalf("after the echo: read %v, want the handler's normal close", err)
+					}
+					continue
+				}
+				var ce CloseError
+				if !errors.As(err, &ce) || ce.Code != StatusInternalError || ce.Reason != "internal error" {
+					t.Fatalf("read %v, want a close 1011 \"internal error\"", err)
+				}
+			}
+			stop() // Shutdown returns: the panicked handler's count was released
+			var panicked []slog.Record
+			for _, r := range logs.take() {
+				if r.Message == "ws: handler panicked" {
+					panicked = append(panicked, r)
+				}
+			}
+			if len(panicked) != 1 || panicked[0].Level != slog.LevelError ||
+				attr(panicked[0], "panic") != "the handler's bug" || !strings.Contains(attr(panicked[0], "stack"), "TestHandlerPanic") {
+				t.Fatalf("logged %d panics (%v), want one at error level with the value and the stack", len(panicked), panicked)
+			}
+		})
+	}
+}

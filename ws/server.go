@@ -3,10 +3,12 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -33,7 +35,9 @@ var ErrServerClosed = errors.New("ws: server closed")
 //     wrapped by the handler): 1007, and any other error with a method
 //     Code() StatusCode: that code;
 //   - anything else, and a handler that panics: 1011, with the reason
-//     "internal error" (the error's text stays in the log).
+//     "internal error" (the error's text stays in the log). As net/http
+//     does for an HTTP handler, the Server recovers a handler's panic and
+//     logs it with its stack: it ends that connection, not the program.
 //
 // A Server is served through net/http (it is an http.Handler: mount it on
 // an http.Server, or run ListenAndServe) or on a listener of its own
@@ -204,15 +208,26 @@ func (s *Server) serve(p *member) {
 	err = s.handler(p.hctx, p.c)
 }
 
-// errHandlerPanicked stands for the result of a handler that panicked (over
-// HTTP/2, net/http recovers the panic; the connection still gets its close).
+// errHandlerPanicked stands for the result of a handler that panicked.
 var errHandlerPanicked = errors.New("ws: the handler panicked")
 
 // finish ends a handler's connection when the handler has returned *errp.
+// Deferred by serve, it also recovers a handler's panic, as net/http does
+// for an HTTP handler: the panic ends that connection (1011), logged with
+// its stack, not the program.
 func (s *Server) finish(p *member, errp *error) {
 	defer s.handlers.Done()
 	c := p.c
 	herr := *errp
+	if herr == errHandlerPanicked {
+		// (Or it called runtime.Goexit, and there is nothing to recover.)
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler { // net/http's way to abort quietly
+				s.log.Error("ws: handler panicked", "remote", c.RemoteAddr(), "panic", v, "stack", string(debug.Stack()))
+			}
+			herr = fmt.Errorf("%w: %v", errHandlerPanicked, v)
+		}
+	}
 	p.hctx.cancel()
 	s.mu.Lock()
 	closing := s.closing
@@ -239,6 +254,8 @@ func (s *Server) finish(p *member, errp *error) {
 			// broadcast that dropped it, the handler's own Close):
 			// the close and its code are already decided and logged.
 			level = slog.LevelDebug
+		case errors.Is(herr, errHandlerPanicked):
+			level = slog.LevelDebug // logged with its stack above
 		case errors.Is(herr, errKeepAlive):
 			level = slog.LevelInfo // the peer vanished
 		}
