@@ -5,7 +5,7 @@
 #
 #   scripts/stress-tests.sh              # 3 runs of the README's test command (every module)
 #   RUNS=5 scripts/stress-tests.sh       # more runs
-#   TEST_CMD='go test -short ./... ./natsbus/... ./bench/...' scripts/stress-tests.sh
+#   TEST_CMD='go test -short ./...' scripts/stress-tests.sh
 #
 # Every run uses -count=1 (no cached results). Prints the wall time and the
 # result of each run, then "N passed, N failed"; exits 1 if any run failed.
@@ -15,7 +15,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 runs=${RUNS:-3}
-test_cmd=${TEST_CMD:-go test -race -count=1 ./... ./natsbus/... ./bench/...}
+# The default: the README's test command (every module of go.work), uncached.
+readme_cmd=$(grep -m1 '^go test -race ' README.md | sed 's/[[:space:]]*#.*//')
+test_cmd=${TEST_CMD:-${readme_cmd/go test -race/go test -race -count=1}}
 limit=${RUN_LIMIT:-1800} # seconds one run may take before it counts as failed
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/wesos-stress.XXXXXX")
 
