@@ -66,7 +66,7 @@
 // broadcast. What Admit puts in the context is all the handler keeps of the
 // request: keep a name or a room rather than the request, which an idle
 // connection would hold (a browser's request with its headers is about 2 KB
-// more per connection, TestAdmitIdleMemory).
+// more per connection: go test -run TestAdmitIdleMemory -v ./ws/).
 //
 // # Events
 //
@@ -137,8 +137,8 @@
 //
 // Without context takeover (the default), compressors and decompressors come
 // from pools for the time a message takes: an idle compressed connection
-// holds no more memory than an uncompressed one (BenchmarkDeflateIdleConn
-// compares them), and Server.Send and Group.Send compress a message once
+// holds no more memory than an uncompressed one (go test -run '^$' -bench
+// DeflateIdleConn -benchtime 1x ./ws/ compares them), and Server.Send and Group.Send compress a message once
 // for all such receivers. With
 // ContextTakeover, each end keeps for the life of the connection a
 // compressor (about 1.2 MB with compress/flate at the default level,
