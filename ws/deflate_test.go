@@ -521,7 +521,7 @@ func TestDeflateBroadcast(t *testing.T) {
 func TestDeflateBroadcastEncoder(t *testing.T) {
 	var f fan
 	f.init(nil, nil, context.Background(), new(counters))
-	level := (&CompressionOptions{}).level()
+	level := int8((&CompressionOptions{}).level())
 	z1, z2, plain := &member{z: true, zlevel: level, zpools: stdPools}, &member{z: true, zlevel: level, zpools: stdPools}, &member{}
 	peers := []*member{z1, z2, plain}
 	msg := dflText(3*broadcastChunk+1000, 1)
@@ -686,11 +686,9 @@ func TestDeflateBoundedMemory(t *testing.T) {
 			if _, b, err := c.Read(ctx); err != nil || string(b) != "hello" {
 				t.Fatalf("%v %q", err, b)
 			}
-			srv.mu.Lock()
-			for sc := range srv.peers {
-				sc.SetReadLimit(-1)
+			for _, p := range srv.openMembers() {
+				p.c.SetReadLimit(-1)
 			}
-			srv.mu.Unlock()
 
 			runtime.GC()
 			var ms runtime.MemStats

@@ -126,7 +126,7 @@ func (g *Group) Add(c *Conn) {
 	}
 	joined := c.joinedGroup(g)
 	if joined {
-		g.members[c] = g.join(c, nil)
+		g.members[c] = g.join(&member{c: c})
 		g.stats.accepted.Add(1)
 	}
 	g.mu.Unlock()
@@ -250,30 +250,41 @@ func (f *fan) init(opts *GroupOptions, log *slog.Logger, ctx context.Context, st
 
 // member is a connection's place in a fan: its queue of messages.
 type member struct {
-	c      *Conn
-	hctx   *handlerCtx // a Server's: the context of c's handler
-	z      bool        // takes compressed frames made at zlevel
-	zlevel int
-	zthr   int         // and its compression threshold
-	zpools *flatePools // and the implementation it negotiated with
+	// A Server's member is also the context of its connection's handler
+	// (handlerCtx, handlerctx.go): one allocation for both, which an idle
+	// connection holds for its whole life. A Group's member leaves these
+	// four fields zero.
+	context.Context                      // the request's values, without its cancellation
+	hmu             sync.Mutex           // guards done, funcs and cancelled
+	done            chan struct{}        // made by the first Done; closed by cancel
+	funcs           map[*func()]struct{} // AfterFunc's
 
-	gone    atomic.Bool  // left: no more messages
-	dropped atomic.Bool  // dropped or failed: its frames are not written
+	c      *Conn
+	zpools *flatePools // the implementation it negotiated permessage-deflate with
+	zthr   int         // and its compression threshold
+
 	pending atomic.Int64 // bytes queued for it and not yet written
 	// space is signalled when pending drops, once a Send has waited for
 	// this member (backpressure makes it: most members keep up).
 	space atomic.Pointer[chan struct{}]
 
-	f       *fan
-	mu      sync.Mutex
-	queue   []*bframe // first frames of the messages waiting for it
-	running bool      // a drain goroutine serves the queue
+	mu    sync.Mutex
+	queue []*bframe // first frames of the messages waiting for it
+
+	gone    atomic.Bool // left: no more messages
+	dropped atomic.Bool // dropped or failed: its frames are not written
+	// The small fields last, packed: the member fits a 128-byte size class.
+	zlevel    int8 // the compression level of its compressed frames
+	z         bool // takes compressed frames made at zlevel
+	running   bool // a drain goroutine serves the queue (mu)
+	cancelled bool // the handler's context is cancelled (hmu)
 }
 
 // join adds a member for c to the list. The caller holds f.mu.
-func (f *fan) join(c *Conn, hctx *handlerCtx) *member {
-	m := &member{c: c, hctx: hctx, f: f}
-	m.zlevel, m.zthr, m.zpools, m.z = c.fanDeflate()
+func (f *fan) join(m *member) *member {
+	var level int
+	level, m.zthr, m.zpools, m.z = m.c.fanDeflate()
+	m.zlevel = int8(level) // a compress/flate level: -2 to 9
 	// Appended in place when there is room: a snapshot taken before sees
 	// only its own length, whose elements do not change (a compaction
 	// copies the list). Copying on every append made a connection's
@@ -332,7 +343,7 @@ const smallFrameSize = 240
 
 // frameFor returns the bytes of the frame that m takes.
 func (f *bframe) frameFor(m *member) []byte {
-	if f.z != nil && m.z && m.zlevel == f.zl {
+	if f.z != nil && m.z && int(m.zlevel) == f.zl {
 		return f.z
 	}
 	return f.b
@@ -516,7 +527,7 @@ func (f *fan) queueFor(m *member, first *bframe) {
 	if !m.running {
 		m.running = true
 		f.drains.Add(1)
-		startDrain(m)
+		startDrain(f, m)
 	}
 	m.mu.Unlock()
 }
@@ -526,13 +537,20 @@ func (f *fan) queueFor(m *member, first *bframe) {
 // `go f.drain(m)` allocates its closure, once per member and message.
 var starting struct {
 	mu sync.Mutex
-	q  []*member
+	q  []drainJob
 }
 
-// startDrain starts a goroutine that drains m.
-func startDrain(m *member) {
+// drainJob is a member to drain and its fan (a member does not keep its
+// fan: a pointer fewer in every connection's member).
+type drainJob struct {
+	f *fan
+	m *member
+}
+
+// startDrain starts a goroutine that drains m, a member of f.
+func startDrain(f *fan, m *member) {
 	starting.mu.Lock()
-	starting.q = append(starting.q, m)
+	starting.q = append(starting.q, drainJob{f, m})
 	starting.mu.Unlock()
 	go drainNext()
 }
@@ -542,11 +560,11 @@ func startDrain(m *member) {
 func drainNext() {
 	starting.mu.Lock()
 	last := len(starting.q) - 1
-	m := starting.q[last]
-	starting.q[last] = nil
+	j := starting.q[last]
+	starting.q[last] = drainJob{}
 	starting.q = starting.q[:last]
 	starting.mu.Unlock()
-	m.f.drain(m)
+	j.f.drain(j.m)
 }
 
 // publish fills node, a frame after the first, and returns the next one to
@@ -883,7 +901,7 @@ func (e *encoder) init(list []*member, skip *Conn) bool {
 		}
 		any = true
 		if m.z {
-			e.wantZ, e.level, e.threshold, e.pools = true, m.zlevel, m.zthr, m.zpools
+			e.wantZ, e.level, e.threshold, e.pools = true, int(m.zlevel), m.zthr, m.zpools
 			break
 		}
 	}

@@ -1,9 +1,6 @@
 package ws
 
-import (
-	"context"
-	"sync"
-)
+import "context"
 
 // handlerCtx is the context of a Server handler: the request context's
 // values, without its cancellation, and a cancellation of its own that the
@@ -21,16 +18,10 @@ import (
 //
 // Contexts derived from it (context.WithCancel, WithTimeout, AfterFunc)
 // register through its AfterFunc method, so they need no goroutine.
-type handlerCtx struct {
-	context.Context // the request's context without its cancellation: the values
-
-	c *Conn // the connection whose read and write watches cancel expires
-
-	mu    sync.Mutex
-	done  chan struct{} // made by the first Done; closed by cancel
-	err   error         // context.Canceled once cancelled
-	funcs map[*func()]struct{}
-}
+//
+// A handlerCtx is its connection's member of the Server's broadcast (the
+// context's fields are member's first four): one allocation for both.
+type handlerCtx = member
 
 // closedChan is a closed channel: the Done of a handlerCtx cancelled before
 // anyone asked, and the doneChan of a Conn closed before anyone waited.
@@ -40,16 +31,24 @@ var closedChan = func() chan struct{} {
 	return ch
 }()
 
+// newHandlerCtx returns the handler's context for c, a member not yet
+// joined, with the values of parent.
 func newHandlerCtx(parent context.Context, c *Conn) *handlerCtx {
-	return &handlerCtx{Context: context.WithoutCancel(parent), c: c}
+	// Serve's Background, without Admit, has no cancellation to remove.
+	// (Not parent.Done() == nil: a cancelCtx makes its channel when
+	// asked, and an idle connection would keep it.)
+	if parent != context.Background() {
+		parent = context.WithoutCancel(parent)
+	}
+	return &handlerCtx{Context: parent, c: c}
 }
 
 // Done returns a channel closed when the context is cancelled.
 func (x *handlerCtx) Done() <-chan struct{} {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.hmu.Lock()
+	defer x.hmu.Unlock()
 	if x.done == nil {
-		if x.err != nil {
+		if x.cancelled {
 			return closedChan
 		}
 		x.done = make(chan struct{})
@@ -59,9 +58,12 @@ func (x *handlerCtx) Done() <-chan struct{} {
 
 // Err returns context.Canceled once the context is cancelled, else nil.
 func (x *handlerCtx) Err() error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.err
+	x.hmu.Lock()
+	defer x.hmu.Unlock()
+	if x.cancelled {
+		return context.Canceled
+	}
+	return nil
 }
 
 // String names the context the way the context package names its own.
@@ -73,9 +75,9 @@ func (x *handlerCtx) String() string {
 // cancelled, like context.AfterFunc; the context package uses it for the
 // contexts derived from this one, which then need no goroutine to watch it.
 func (x *handlerCtx) AfterFunc(f func()) (stop func() bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.err != nil {
+	x.hmu.Lock()
+	defer x.hmu.Unlock()
+	if x.cancelled {
 		go f()
 		return func() bool { return false }
 	}
@@ -85,8 +87,8 @@ func (x *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 	x.funcs[key] = struct{}{}
 	return func() bool {
-		x.mu.Lock()
-		defer x.mu.Unlock()
+		x.hmu.Lock()
+		defer x.hmu.Unlock()
 		_, ok := x.funcs[key]
 		delete(x.funcs, key)
 		return ok
@@ -98,22 +100,22 @@ func (x *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 // is interrupted (it returns context.Canceled; the Conn stays usable, as
 // with any context). Later calls do nothing.
 func (x *handlerCtx) cancel() {
-	x.mu.Lock()
-	if x.err != nil {
-		x.mu.Unlock()
+	x.hmu.Lock()
+	if x.cancelled {
+		x.hmu.Unlock()
 		return
 	}
-	x.err = context.Canceled
+	x.cancelled = true
 	if x.done != nil {
 		close(x.done)
 	}
 	funcs := x.funcs
 	x.funcs = nil
-	x.mu.Unlock()
+	x.hmu.Unlock()
 	for f := range funcs {
 		go (*f)()
 	}
-	// After err is set: a watch armed from now on sees it (ctxDeadline.arm).
+	// After cancelled is set: a watch armed from now on sees it (ctxDeadline.arm).
 	x.c.rdl.expire(x)
 	x.c.wdl.expire(x)
 }

@@ -146,11 +146,10 @@ func TestServerListDepartures(t *testing.T) {
 	for i := range leave {
 		quit <- struct{}{}
 		waitFor(t, "a handler to finish", func() bool { return srv.Len() == total-i-1 })
-		srv.mu.Lock()
+		live := total - i - 1
 		srv.fan.mu.Lock()
-		n, gone, live := len(srv.fan.list), srv.fan.gone, len(srv.peers)
+		n, gone := len(srv.fan.list), srv.fan.gone
 		srv.fan.mu.Unlock()
-		srv.mu.Unlock()
 		if n-gone != live || n > 2*live+1 {
 			t.Fatalf("after %d departures: list %d, gone %d, live %d", i+1, n, gone, live)
 		}

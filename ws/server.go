@@ -63,8 +63,9 @@ type Server struct {
 	shared connShared
 	stats  counters
 
+	// The open connections are the members of fan that have not left:
+	// the Server keeps no other record of them.
 	mu      sync.Mutex
-	peers   map[*Conn]*member
 	closing bool
 	// Serve's listeners, and its connections whose handshake is under
 	// way: Shutdown closes them (nil until Serve runs).
@@ -87,7 +88,7 @@ type Server struct {
 // the handler needs of it (a user, a room, a header), Admit puts in that
 // context. opts may be nil.
 func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOptions) *Server {
-	s := &Server{handler: handler, peers: make(map[*Conn]*member), handshakeTimeout: DefaultReadHeaderTimeout}
+	s := &Server{handler: handler, handshakeTimeout: DefaultReadHeaderTimeout}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -181,7 +182,7 @@ func (s *Server) open(c *Conn, ctx context.Context) *member {
 	// handler returns or Shutdown ends the connections. It is made before
 	// c is listed, so that Shutdown, which cancels the listed ones, never
 	// misses it.
-	hctx := newHandlerCtx(ctx, c)
+	p := newHandlerCtx(ctx, c)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -190,9 +191,8 @@ func (s *Server) open(c *Conn, ctx context.Context) *member {
 		return nil
 	}
 	s.fan.mu.Lock()
-	p := s.fan.join(c, hctx)
+	s.fan.join(p)
 	s.fan.mu.Unlock()
-	s.peers[c] = p
 	s.mu.Unlock()
 	return p
 }
@@ -205,7 +205,7 @@ func (s *Server) open(c *Conn, ctx context.Context) *member {
 func (s *Server) serve(p *member) {
 	err := errHandlerPanicked // until the handler returns
 	defer s.finish(p, &err)
-	err = s.handler(p.hctx, p.c)
+	err = s.handler(p, p.c)
 }
 
 // errHandlerPanicked stands for the result of a handler that panicked.
@@ -228,7 +228,7 @@ func (s *Server) finish(p *member, errp *error) {
 			herr = fmt.Errorf("%w: %v", errHandlerPanicked, v)
 		}
 	}
-	p.hctx.cancel()
+	p.cancel()
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
@@ -239,7 +239,6 @@ func (s *Server) finish(p *member, errp *error) {
 		<-c.fanDone()
 	}
 	s.mu.Lock()
-	delete(s.peers, c)
 	s.fan.mu.Lock()
 	s.fan.leave(p)
 	s.fan.mu.Unlock()
@@ -309,9 +308,24 @@ func closeStatus(err error) (StatusCode, string, slog.Level) {
 
 // Len returns the number of open connections.
 func (s *Server) Len() int {
+	s.fan.mu.Lock()
+	defer s.fan.mu.Unlock()
+	return len(s.fan.list) - s.fan.gone
+}
+
+// openMembers returns the members of the open connections.
+func (s *Server) openMembers() []*member {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.peers)
+	s.fan.mu.Lock()
+	defer s.fan.mu.Unlock()
+	open := make([]*member, 0, len(s.fan.list)-s.fan.gone)
+	for _, p := range s.fan.list {
+		if !p.gone.Load() {
+			open = append(open, p)
+		}
+	}
+	return open
 }
 
 // Send broadcasts m to every open connection; it makes Server a
@@ -363,15 +377,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := waitCtx(ctx, &s.fan.drains); err != nil {
 		return s.abort(err)
 	}
-	s.mu.Lock()
-	conns := make([]*Conn, 0, len(s.peers))
-	for c := range s.peers {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
 	var closing sync.WaitGroup
-	for _, c := range conns {
-		closing.Go(func() { c.Close(StatusGoingAway, "server shutting down") })
+	for _, p := range s.openMembers() {
+		closing.Go(func() { p.c.Close(StatusGoingAway, "server shutting down") })
 	}
 	s.cancelAll()
 	if err := waitCtx(ctx, &s.handlers); err != nil {
@@ -383,14 +391,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // abort closes every connection at once.
 func (s *Server) abort(err error) error {
-	s.mu.Lock()
-	conns := make([]*Conn, 0, len(s.peers))
-	for c := range s.peers {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.CloseNow() // outside s.mu: closing leaves the Groups c is in
+	for _, p := range s.openMembers() {
+		p.c.CloseNow() // outside s.mu: closing leaves the Groups c is in
 	}
 	s.cancelAll()
 	return err
@@ -399,14 +401,8 @@ func (s *Server) abort(err error) error {
 // cancelAll ends the Server's context and the context of every handler.
 func (s *Server) cancelAll() {
 	s.cancel()
-	s.mu.Lock()
-	ctxs := make([]*handlerCtx, 0, len(s.peers))
-	for _, p := range s.peers {
-		ctxs = append(ctxs, p.hctx)
-	}
-	s.mu.Unlock()
-	for _, x := range ctxs {
-		x.cancel()
+	for _, p := range s.openMembers() {
+		p.cancel()
 	}
 }
 
