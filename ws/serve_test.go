@@ -148,10 +148,15 @@ func TestServerListDepartures(t *testing.T) {
 		waitFor(t, "a handler to finish", func() bool { return srv.Len() == total-i-1 })
 		live := total - i - 1
 		srv.fan.mu.Lock()
-		n, gone := len(srv.fan.list), srv.fan.gone
+		n, gone, flagged := len(srv.fan.list), srv.fan.gone, 0
+		for _, p := range srv.fan.list {
+			if p.gone.Load() {
+				flagged++
+			}
+		}
 		srv.fan.mu.Unlock()
-		if n-gone != live || n > 2*live+1 {
-			t.Fatalf("after %d departures: list %d, gone %d, live %d", i+1, n, gone, live)
+		if gone != flagged || n > 2*live+1 {
+			t.Fatalf("after %d departures: list %d, gone %d (%d flagged), live %d", i+1, n, gone, flagged, live)
 		}
 	}
 	// The departed connections got their close; the others get the
