@@ -76,21 +76,21 @@ type connConfig struct {
 // connOptions is what a Conn keeps of its connConfig: newConn applies the
 // rest (read limit, keepalive) and drops it, which keeps the Conn small.
 type connOptions struct {
-	closeTimeout time.Duration
-	*connShared  // never nil
+	*connShared // never nil
 }
 
 // connShared is what the connections of a Server have in common: one
-// pointer in each Conn, not three.
+// pointer in each Conn, not four.
 type connShared struct {
-	onPing func([]byte)
-	logger *slog.Logger // nil: slog.Default()
-	stats  *counters    // the Server's; nil for a Conn of Accept or Dial
+	onPing       func([]byte)
+	logger       *slog.Logger  // nil: slog.Default()
+	stats        *counters     // the Server's; nil for a Conn of Accept or Dial
+	closeTimeout time.Duration // set (DefaultCloseTimeout if the options leave it 0)
 }
 
 // plainShared is the connShared of a connection whose options set none of
 // it.
-var plainShared connShared
+var plainShared = connShared{closeTimeout: DefaultCloseTimeout}
 
 func (cfg connConfig) withDefaults() connConfig {
 	switch {
@@ -122,8 +122,6 @@ type Conn struct {
 	sock
 
 	// What the handshake settled and the options keep.
-	client    bool
-	stripe    uint8 // the message counters it counts into (stats.go)
 	proto     string
 	cfg       connOptions
 	readLimit atomic.Int64
@@ -141,15 +139,7 @@ type Conn struct {
 	rgen      atomic.Uint64   // the message being read, for its Body handles (handle.go)
 	frame     header          // the data frame being read
 	frameLeft int64           // its unread payload bytes
-	maskPos   int
 	msgLen    int64
-	msgOpen   bool // a data message is being read (its final frame is not done)
-	msgText   bool
-	// The message being read is compressed; msgBroken: its decompression
-	// was interrupted and cannot resume.
-	msgCompressed bool
-	msgBroken     bool
-	utf8          utf8Validator
 	// What an interrupted Read had read of the open message, for the next
 	// Read to complete, or nil. (Both pointers: these are rare.)
 	partial *partialRead
@@ -160,24 +150,39 @@ type Conn struct {
 	// Writing. The message lock (lockMsg) is held by a data message from
 	// its first frame to its last, the frame lock (lockFrame) for each
 	// frame; waiting for them honours a context (wlock.go).
-	wl      writeLocks
-	wdl     ctxDeadline // the write context's watch on the write deadline
-	wclosed bool        // a close frame has been written (guarded by the frame lock)
-	mw      messageWriter
-	wgen    atomic.Uint64 // the message being written, for its Writer handles (handle.go)
-	rng     *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
+	wl   writeLocks
+	wdl  ctxDeadline // the write context's watch on the write deadline
+	mw   messageWriter
+	wgen atomic.Uint64 // the message being written, for its Writer handles (handle.go)
+	rng  *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
 
 	// Closing.
-	closeMu   sync.Mutex
-	peerClose CloseError
-	closeOnce sync.Once
-	closeSent bool // a close frame is ours to send or was sent, or none will be (closeMu)
+	closeMu sync.Mutex
+	// The peer's close frame: its code (0: none yet) and its reason.
+	peerCloseReason string
 	// closed is closed when the TCP connection is closed. Made by the
 	// first goroutine that waits for it (doneChan); most connections
 	// never have one.
 	closed atomic.Pointer[chan struct{}]
 	// Pings waiting for their pong; made by the first Ping.
 	pings atomic.Pointer[pingTable]
+
+	// The small fields, packed together at the end: the Conn fits the
+	// 576-byte size class (TestConnSize).
+	closeOnce     sync.Once
+	peerCloseCode uint16 // (closeMu; a close code is 16 bits on the wire)
+	client        bool
+	stripe        uint8 // the message counters it counts into (stats.go)
+	maskPos       uint8 // the reading position in the frame's masking key
+	msgOpen       bool  // a data message is being read (its final frame is not done)
+	msgText       bool
+	// The message being read is compressed; msgBroken: its decompression
+	// was interrupted and cannot resume.
+	msgCompressed bool
+	msgBroken     bool
+	utf8          utf8Validator
+	wclosed       bool // a close frame has been written (guarded by the frame lock)
+	closeSent     bool // a close frame is ours to send or was sent, or none will be (closeMu)
 }
 
 func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *deflateState, buffered []byte) *Conn {
@@ -185,16 +190,16 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	c := &Conn{
 		client:  client,
 		proto:   proto,
-		cfg:     connOptions{closeTimeout: cfg.closeTimeout, connShared: cfg.shared},
+		cfg:     connOptions{connShared: cfg.shared},
 		deflate: deflate,
 		stripe:  nextStripe(),
 	}
 	switch {
 	case c.cfg.connShared != nil:
-	case cfg.onPing == nil && cfg.logger == nil:
+	case cfg.onPing == nil && cfg.logger == nil && cfg.closeTimeout == plainShared.closeTimeout:
 		c.cfg.connShared = &plainShared
 	default:
-		c.cfg.connShared = &connShared{onPing: cfg.onPing, logger: cfg.logger}
+		c.cfg.connShared = &connShared{onPing: cfg.onPing, logger: cfg.logger, closeTimeout: cfg.closeTimeout}
 	}
 	if deflate != nil {
 		deflate.src.c = c
@@ -202,8 +207,7 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	c.initSock(nc, cfg.ownSocket, buffered, c)
 	c.readLimit.Store(cfg.readLimit)
 	c.mw.c = c
-	c.rdl.c = c
-	c.wdl.c, c.wdl.write = c, true
+	c.wdl.write = true
 	if client {
 		var seed [32]byte
 		crand.Read(seed[:])
@@ -259,12 +263,12 @@ func (c *Conn) emit(ctx context.Context, op opcode, b []byte) error {
 		if kept, now := c.keep(b); kept && !now {
 			return nil
 		} else if kept {
-			c.wdl.arm(ctx)
+			c.wdl.arm(c, ctx)
 			n, err := c.sendOut(len(b))
 			return c.writeError(ctx, int64(n), err, op)
 		}
 	}
-	c.wdl.arm(ctx)
+	c.wdl.arm(c, ctx)
 	n, err := c.send(b, mayKeep)
 	return c.writeError(ctx, int64(n), err, op)
 }
@@ -275,7 +279,7 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 	if c.outLen == 0 {
 		return nil
 	}
-	c.wdl.arm(ctx)
+	c.wdl.arm(c, ctx)
 	return c.writeError(ctx, 0, c.flush(), opBinary)
 }
 
@@ -344,8 +348,8 @@ func (c *Conn) CloseNow() error {
 		c.ka.stop()
 		// Drop the context watches, so a long-lived context does not
 		// keep a closed Conn alive.
-		c.rdl.disarm()
-		c.wdl.disarm()
+		c.rdl.disarm(c)
+		c.wdl.disarm(c)
 		c.leaveGroups()
 	})
 	return err
@@ -459,7 +463,7 @@ const closePoll = 10 * time.Millisecond
 // readUntilClose reads and discards until the peer's close frame, an error
 // or deadline. The caller holds readMu.
 func (c *Conn) readUntilClose(deadline time.Time) {
-	c.rdl.disarm()
+	c.rdl.disarm(c)
 	c.rctx = nil
 	c.setReadDeadline(deadline)
 	for c.readErr == nil {
@@ -580,40 +584,44 @@ var aLongTimeAgo = time.Unix(1, 0)
 // used again. A watch stays in place from one call to the next as long as
 // the calls bring the same context, so a connection used with one
 // long-lived context (a Server handler's) registers it once, not per call.
+//
+// Its methods take the Conn whose read (or, with write, write) deadline the
+// watch sets, rather than keep a pointer to it: the Conn is the one that
+// holds the watch, and 8 bytes fewer in each of its two watches keep it in
+// a smaller size class.
 type ctxDeadline struct {
-	// The Conn whose read (or, with write, write) deadline the watch sets;
-	// a pointer rather than the bound method value, which would be an
-	// allocation per watch.
-	c *Conn
-
-	mu    sync.Mutex
-	ctx   context.Context // the context watched, or nil
-	stop  func() bool     // unregisters the watch; nil for a handlerCtx's own
-	gen   uint64
+	mu   sync.Mutex
+	ctx  context.Context // the context watched, or nil
+	stop func() bool     // unregisters the watch; nil for a handlerCtx's own
+	// gen tells a watch's callback, which may run late, whether the watch
+	// it belongs to is still the one armed: 32 bits, as the callback would
+	// have to wait for 2³² disarms to be mistaken (and 64 would put the
+	// Conn in a larger size class).
+	gen   uint32
 	fired bool
 	write bool
 }
 
 // set sets the deadline the watch controls.
-func (d *ctxDeadline) set(t time.Time) {
+func (d *ctxDeadline) set(c *Conn, t time.Time) {
 	if d.write {
-		d.c.setWriteDeadline(t)
+		c.setWriteDeadline(t)
 	} else {
-		d.c.setReadDeadline(t)
+		c.setReadDeadline(t)
 	}
 }
 
-func (d *ctxDeadline) arm(ctx context.Context) {
+func (d *ctxDeadline) arm(c *Conn, ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ctx != nil && d.ctx == ctx && !d.fired {
 		return
 	}
-	d.disarmLocked()
+	d.disarmLocked(c)
 	if ctx == nil {
 		return
 	}
-	if h, ok := ctx.(*handlerCtx); ok && h.c == d.c {
+	if h, ok := ctx.(*handlerCtx); ok && h.c == c {
 		// The handler's context of this very Conn expires the watch
 		// itself when cancelled (handlerCtx.cancel), so nothing is
 		// registered or allocated. It sets its error before it looks at
@@ -621,7 +629,7 @@ func (d *ctxDeadline) arm(ctx context.Context) {
 		d.ctx = ctx
 		if h.Err() != nil {
 			d.fired = true
-			d.set(aLongTimeAgo)
+			d.set(c, aLongTimeAgo)
 		}
 		return
 	}
@@ -634,7 +642,7 @@ func (d *ctxDeadline) arm(ctx context.Context) {
 		d.mu.Lock()
 		if d.gen == gen {
 			d.fired = true
-			d.set(aLongTimeAgo)
+			d.set(c, aLongTimeAgo)
 		}
 		d.mu.Unlock()
 	})
@@ -642,22 +650,22 @@ func (d *ctxDeadline) arm(ctx context.Context) {
 
 // expire interrupts the blocked call if the watch is on ctx: what the
 // context.AfterFunc of arm does, for a handlerCtx that calls it directly.
-func (d *ctxDeadline) expire(ctx context.Context) {
+func (d *ctxDeadline) expire(c *Conn, ctx context.Context) {
 	d.mu.Lock()
 	if d.ctx == ctx && !d.fired {
 		d.fired = true
-		d.set(aLongTimeAgo)
+		d.set(c, aLongTimeAgo)
 	}
 	d.mu.Unlock()
 }
 
-func (d *ctxDeadline) disarm() {
+func (d *ctxDeadline) disarm(c *Conn) {
 	d.mu.Lock()
-	d.disarmLocked()
+	d.disarmLocked(c)
 	d.mu.Unlock()
 }
 
-func (d *ctxDeadline) disarmLocked() {
+func (d *ctxDeadline) disarmLocked(c *Conn) {
 	if d.stop != nil {
 		d.stop()
 		d.stop = nil
@@ -666,6 +674,6 @@ func (d *ctxDeadline) disarmLocked() {
 	d.gen++
 	if d.fired {
 		d.fired = false
-		d.set(time.Time{})
+		d.set(c, time.Time{})
 	}
 }

@@ -116,6 +116,6 @@ func (x *handlerCtx) cancel() {
 		go (*f)()
 	}
 	// After cancelled is set: a watch armed from now on sees it (ctxDeadline.arm).
-	x.c.rdl.expire(x)
-	x.c.wdl.expire(x)
+	x.c.rdl.expire(x.c, x)
+	x.c.wdl.expire(x.c, x)
 }

@@ -70,7 +70,7 @@ func (c *Conn) reader(ctx context.Context) (MessageType, error) {
 		return 0, err
 	}
 	c.rctx = ctx
-	c.rdl.arm(ctx)
+	c.rdl.arm(c, ctx)
 	if c.buffered() == 0 && !c.msgOpen && !c.msgBroken && c.pong == nil {
 		// Nothing to finish and nothing buffered: wait for the next
 		// frame here rather than deep in nextDataFrame. This is where an
@@ -115,7 +115,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		}
 		t, b = c.partial.typ, c.partial.b
 		c.rctx = ctx
-		c.rdl.arm(ctx)
+		c.rdl.arm(c, ctx)
 	} else {
 		var err error
 		if t, err = c.reader(ctx); err != nil {
@@ -172,7 +172,7 @@ func (c *Conn) readMore(ctx context.Context, p []byte) (int, error) {
 		return 0, err
 	}
 	c.rctx = ctx
-	c.rdl.arm(ctx)
+	c.rdl.arm(c, ctx)
 	n, err := c.readMessage(p, 0)
 	if err != nil && err != io.EOF {
 		err = c.readError(err)
@@ -707,7 +707,7 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 			return pe
 		}
 		c.closeMu.Lock()
-		c.peerClose = ce
+		c.peerCloseCode, c.peerCloseReason = uint16(ce.Code), ce.Reason // a code from the wire: 16 bits
 		echo := !c.closeSent
 		c.closeSent = true
 		if echo {
@@ -761,7 +761,7 @@ func (c *Conn) readPayload(p []byte, want int) (int, error) {
 		}
 	}
 	if c.frame.masked {
-		c.maskPos = maskBytes(c.frame.key, c.maskPos, p[:n])
+		c.maskPos = uint8(maskBytes(c.frame.key, int(c.maskPos), p[:n]))
 	}
 	c.frameLeft -= int64(n)
 	if n > 0 && err != nil && c.frameLeft == 0 {
@@ -799,8 +799,8 @@ func (c *Conn) setReadErr(err error) error {
 		c.CloseNow()
 	default:
 		c.closeMu.Lock()
-		peerClosed := c.peerClose.Code != 0
-		ce = c.peerClose
+		peerClosed := c.peerCloseCode != 0
+		ce = CloseError{StatusCode(c.peerCloseCode), c.peerCloseReason}
 		c.closeMu.Unlock()
 		switch {
 		case peerClosed:
@@ -816,7 +816,7 @@ func (c *Conn) setReadErr(err error) error {
 	}
 	c.readErr = err
 	c.msgOpen = false
-	c.rdl.disarm()
+	c.rdl.disarm(c)
 	c.rctx = nil
 	c.dropReadBuf()
 	return err

@@ -96,7 +96,8 @@ func NewServer(handler func(ctx context.Context, c *Conn) error, opts *AcceptOpt
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.shared = connShared{onPing: s.opts.OnPing, logger: s.opts.ErrorLog, stats: &s.stats}
+	s.shared = connShared{onPing: s.opts.OnPing, logger: s.opts.ErrorLog, stats: &s.stats,
+		closeTimeout: s.opts.connConfig().withDefaults().closeTimeout}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.fan.init(s.opts.Broadcast, s.log, s.ctx, &s.stats)
 	return s

@@ -464,7 +464,7 @@ func (c *Conn) writeLarge(ctx context.Context, op opcode, fin bool, p []byte) er
 	hn := putHeader(v.hdr[:], h)
 	v.bufs[0], v.bufs[1] = v.hdr[:hn], p
 	v.vec = v.bufs[:]
-	c.wdl.arm(ctx)
+	c.wdl.arm(c, ctx)
 	n, err := c.writeVec(&v.vec)
 	v.bufs[1] = nil
 	if err = c.writeError(ctx, n, err, op); err == nil && c.cfg.stats != nil {
@@ -494,7 +494,7 @@ func (c *Conn) writeMaskedLocked(ctx context.Context, h header, p []byte) error 
 	defer putWriteBuf(bp)
 	buf := *bp
 	hn := putHeader(buf, h)
-	c.wdl.arm(ctx)
+	c.wdl.arm(c, ctx)
 	var written int64
 	pos, off := 0, hn
 	for len(p) > 0 || off > 0 {
@@ -594,7 +594,7 @@ func (c *Conn) writeBuffers(ctx context.Context, bufs *net.Buffers) error {
 	if err := c.flushLocked(ctx); err != nil {
 		return err
 	}
-	c.wdl.arm(ctx)
+	c.wdl.arm(c, ctx)
 	n, err := c.writeVec(bufs)
 	return c.writeError(ctx, n, err, opBinary)
 }
