@@ -177,14 +177,16 @@
 //
 // A connection that waits for a message holds no buffer: its read buffer
 // goes back to a pool while it waits, and the wait reads straight into one
-// taken when data arrives. What remains is the Conn (640 bytes), its
-// handler's goroutine and the net/http request context the handler's ctx
-// keeps for its values. The write path is kept shallow (on a socket the
+// taken when data arrives. What remains is the Conn (560 bytes, in a
+// 576-byte slot), a 128-byte record of its Server that is also its
+// handler's ctx, its handler's goroutine and, through ServeHTTP, the
+// net/http request context that ctx keeps for its values. The write path is kept shallow (on a socket the
 // Conn owns, writes make the system call themselves) so that a handler
 // that echoes, like wesos.Pipe(ctx, c, c), stays within its goroutine's
 // first 2 KiB stack: a stack that grew is never shrunk while its goroutine
-// waits. At 10,000 idle connections, heap and stacks come to about 4.4 KiB
-// per connection (bench/RESULTS.md).
+// waits. At 10,000 idle connections, heap and stacks came to about 4.1 KiB
+// per connection through ServeHTTP and 3.7 KiB through Serve (bench/RESULTS.md,
+// cd bench && ./run.sh -only idle), before the Conn and that record shrank.
 //
 // # HTTP/2
 //
