@@ -38,9 +38,9 @@ func TestSummaryShowsEveryRow(t *testing.T) {
 	}
 	// Rows of the saved run that wesos loses, and a starved one.
 	for _, want := range []string{
-		"| echo 1 conn × 1 MiB × 1, MB/s | 774 | coder 1,351 | 0.57× |",
-		"| echo 1 conn × 64 KiB × 16, MB/s | 1,103 | gws 1,969 | 0.56× |",
-		"**starved** (connections of 1,024 with no reply while measured): gorilla 8, coder 796, gobwas 353, gws 32",
+		"| echo 64 conns × 64 KiB × 1, MB/s | 1,798† | gws 2,328† | 0.77× |",
+		"| echo 1 conn × 16 B × 16, replies/s | 88.8k‡ | gorilla 115.1k | 0.77× |",
+		"**starved** (connections of 1,024 with no reply while measured): gorilla 513, coder 789, gobwas 683, gws 10",
 		"naive raw TCP echo",
 	} {
 		if !strings.Contains(sum, want) {
