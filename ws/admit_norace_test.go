@@ -3,7 +3,6 @@
 package ws
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -50,17 +49,7 @@ func idleHeapPerConnOn(t *testing.T, hs handshakeServer, opts *AcceptOptions, n 
 			t.Fatal(err)
 		}
 		var buf [512]byte
-		got := 0
-		for !bytes.Contains(buf[:got], []byte("\r\n\r\n")) {
-			m, err := nc.Read(buf[got:])
-			if err != nil {
-				t.Fatal(err)
-			}
-			got += m
-		}
-		if !bytes.HasPrefix(buf[:got], []byte("HTTP/1.1 101 ")) {
-			t.Fatalf("handshake: %q", buf[:got])
-		}
+		readUpgraded(t, nc, buf[:])
 		nc.SetDeadline(time.Time{})
 		return nc
 	}

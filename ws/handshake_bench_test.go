@@ -1,9 +1,7 @@
 package ws
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -36,17 +34,7 @@ func BenchmarkHandshake(b *testing.B) {
 				if _, err := nc.Write(req); err != nil {
 					b.Fatal(err)
 				}
-				got := 0
-				for !bytes.Contains(buf[:got], []byte("\r\n\r\n")) {
-					n, err := nc.Read(buf[got:])
-					if err != nil && err != io.EOF || n == 0 {
-						b.Fatalf("reading the 101: %v after %q", err, buf[:got])
-					}
-					got += n
-				}
-				if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
-					b.Fatalf("handshake: %q", buf[:got])
-				}
+				readUpgraded(b, nc, buf)
 				nc.Close()
 			}
 		})

@@ -13,6 +13,7 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -653,3 +654,24 @@ func goAsync[T any](t testing.TB, f func() T) func() T {
 
 // base64Key returns the base64 encoding of n bytes, for handshake tests.
 func base64Key(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
+
+// readUpgraded reads a handshake response from nc into buf, up to the end of
+// its headers, and fails tb unless it is a 101.
+func readUpgraded(tb testing.TB, nc net.Conn, buf []byte) {
+	tb.Helper()
+	end := []byte("\r\n\r\n")
+	got := 0
+	for !bytes.Contains(buf[:got], end) {
+		if got == len(buf) {
+			tb.Fatalf("handshake response longer than %d bytes: %q", len(buf), buf)
+		}
+		n, err := nc.Read(buf[got:])
+		got += n
+		if err != nil && !bytes.Contains(buf[:got], end) {
+			tb.Fatalf("reading the handshake response: %v after %q", err, buf[:got])
+		}
+	}
+	if !bytes.HasPrefix(buf[:got], []byte("HTTP/1.1 101 ")) {
+		tb.Fatalf("handshake: %q", buf[:got])
+	}
+}

@@ -3,7 +3,6 @@
 package ws
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -62,17 +61,7 @@ func TestHandshakeAllocs(t *testing.T) {
 			if _, err := nc.Write(req); err != nil {
 				t.Fatal(err)
 			}
-			got := 0
-			for !bytes.Contains(buf[:got], []byte("\r\n\r\n")) {
-				m, err := nc.Read(buf[got:])
-				if err != nil {
-					t.Fatal(err)
-				}
-				got += m
-			}
-			if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
-				t.Fatalf("%s: %q", hs.name, buf[:got])
-			}
+			readUpgraded(t, nc, buf)
 		}
 		allocs[hs.name] = testing.AllocsPerRun(runs, handshake)
 		waitFor(t, "the handlers to end", func() bool { return srv.Len() == 0 })
