@@ -133,7 +133,7 @@ func TestCloseWakesQueuedWriter(t *testing.T) {
 				waitFor(t, "the write to queue", func() bool {
 					c.wl.mu.Lock()
 					defer c.wl.mu.Unlock()
-					return len(c.wl.waiters) == 1
+					return c.wl.waiting() == 1
 				})
 				var closed func() error
 				if how == "CloseNow" {

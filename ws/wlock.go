@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"slices"
 	"sync"
 )
 
@@ -16,8 +15,12 @@ import (
 type writeLocks struct {
 	mu      sync.Mutex
 	held    [2]bool
-	aborted [2]bool       // abort: the lock is never taken again
-	waiters []*lockWaiter // in arrival order
+	aborted [2]bool // abort: the lock is never taken again
+	// The waiters in arrival order, a list through lockWaiter.next: two
+	// pointers rather than a slice's three words keep the Conn in the
+	// 512-byte size class (TestConnSize), and nothing stays allocated
+	// once the waits are over.
+	first, last *lockWaiter
 }
 
 // The locks of writeLocks.
@@ -28,6 +31,7 @@ const (
 
 // lockWaiter is a goroutine waiting for a lock.
 type lockWaiter struct {
+	next  *lockWaiter // the one that came after it
 	which int
 	ready chan struct{} // closed when the lock is handed over, or aborted
 	got   bool          // set before ready is closed: the lock was handed over
@@ -67,7 +71,12 @@ func (l *writeLocks) lock(which int, ctx context.Context, closed <-chan struct{}
 		return true
 	}
 	w := &lockWaiter{which: which, ready: make(chan struct{})}
-	l.waiters = append(l.waiters, w)
+	if l.last == nil {
+		l.first = w
+	} else {
+		l.last.next = w
+	}
+	l.last = w
 	l.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -76,8 +85,11 @@ func (l *writeLocks) lock(which int, ctx context.Context, closed <-chan struct{}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if i := slices.Index(l.waiters, w); i >= 0 {
-		l.removeWaiter(i)
+	for prev, q := (*lockWaiter)(nil), l.first; q != nil; prev, q = q, q.next {
+		if q == w { // still queued: it gave up
+			l.removeWaiter(prev, q)
+			break
+		}
 	}
 	return w.got
 }
@@ -85,9 +97,9 @@ func (l *writeLocks) lock(which int, ctx context.Context, closed <-chan struct{}
 // unlock releases the lock which, handing it to its first waiter if any.
 func (l *writeLocks) unlock(which int) {
 	l.mu.Lock()
-	for i, q := range l.waiters {
+	for prev, q := (*lockWaiter)(nil), l.first; q != nil; prev, q = q, q.next {
 		if q.which == which {
-			l.removeWaiter(i)
+			l.removeWaiter(prev, q)
 			q.got = true // held stays set: the waiter has it
 			close(q.ready)
 			l.mu.Unlock()
@@ -106,22 +118,31 @@ func (l *writeLocks) unlock(which int) {
 func (l *writeLocks) abort(which int) {
 	l.mu.Lock()
 	l.aborted[which] = true
-	for i := 0; i < len(l.waiters); {
-		if q := l.waiters[i]; q.which == which {
-			l.removeWaiter(i)
+	for prev, q := (*lockWaiter)(nil), l.first; q != nil; {
+		next := q.next
+		if q.which == which {
+			l.removeWaiter(prev, q)
 			close(q.ready)
-			continue
+		} else {
+			prev = q
 		}
-		i++
+		q = next
 	}
 	l.mu.Unlock()
 }
 
-// removeWaiter removes the i-th waiter, in place. The caller holds mu.
-func (l *writeLocks) removeWaiter(i int) {
-	n := copy(l.waiters[i:], l.waiters[i+1:])
-	l.waiters[i+n] = nil
-	l.waiters = l.waiters[:i+n]
+// removeWaiter takes q, which follows prev (nil: q is the first), out of
+// the list. The caller holds mu.
+func (l *writeLocks) removeWaiter(prev, q *lockWaiter) {
+	if prev == nil {
+		l.first = q.next
+	} else {
+		prev.next = q.next
+	}
+	if l.last == q {
+		l.last = prev
+	}
+	q.next = nil
 }
 
 // lock takes the Conn's write lock which, honouring ctx: an ended ctx takes
