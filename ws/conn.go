@@ -125,7 +125,6 @@ type Conn struct {
 	proto     string
 	cfg       connOptions
 	readLimit atomic.Int64
-	ka        *keepAlive // nil unless the KeepAlive option is set
 	// permessage-deflate, when negotiated, both ways. (The decompressor
 	// of the message being read and its state are in deflate: a Conn
 	// without compression does not carry them.)
@@ -140,12 +139,6 @@ type Conn struct {
 	frame     header          // the data frame being read
 	frameLeft int64           // its unread payload bytes
 	msgLen    int64
-	// What an interrupted Read had read of the open message, for the next
-	// Read to complete, or nil. (Both pointers: these are rare.)
-	partial *partialRead
-	// The pong of a ping whose read was interrupted before it went out, or
-	// nil.
-	pong *[]byte
 
 	// Writing. The message lock (lockMsg) is held by a data message from
 	// its first frame to its last, the frame lock (lockFrame) for each
@@ -154,22 +147,22 @@ type Conn struct {
 	wdl  ctxDeadline // the write context's watch on the write deadline
 	mw   messageWriter
 	wgen atomic.Uint64 // the message being written, for its Writer handles (handle.go)
-	rng  *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
 
 	// Closing.
 	closeMu sync.Mutex
-	// The peer's close frame: its code (0: none yet) and its reason.
-	peerCloseReason string
 	// closed is closed when the TCP connection is closed. Made by the
 	// first goroutine that waits for it (doneChan); most connections
 	// never have one.
 	closed atomic.Pointer[chan struct{}]
 	// Pings waiting for their pong; made by the first Ping.
 	pings atomic.Pointer[pingTable]
+	// What few connections need (connRare): nil until one does.
+	rare atomic.Pointer[connRare]
 
 	// The small fields, packed together at the end: the Conn fits the
-	// 576-byte size class (TestConnSize).
-	closeOnce     sync.Once
+	// 512-byte size class (TestConnSize).
+	closeOnce sync.Once
+	// The peer's close code (0: none yet; its reason is in connRare).
 	peerCloseCode uint16 // (closeMu; a close code is 16 bits on the wire)
 	client        bool
 	stripe        uint8 // the message counters it counts into (stats.go)
@@ -183,6 +176,43 @@ type Conn struct {
 	utf8          utf8Validator
 	wclosed       bool // a close frame has been written (guarded by the frame lock)
 	closeSent     bool // a close frame is ours to send or was sent, or none will be (closeMu)
+}
+
+// connRare is the state of a Conn that few connections need, behind one
+// pointer that stays nil until one does: a client's masking keys and the
+// KeepAlive option's pinger, set when the Conn is made, and what an
+// interrupted read or the peer's close frame leaves behind. Inline, these
+// 48 bytes would put every Conn past the allocator's 512-byte size class,
+// the largest whose objects carry no header, into the 576-byte one; a
+// server connection without KeepAlive makes it only if one of those rare
+// events happens.
+type connRare struct {
+	rng *rand.ChaCha8 // masking keys (client only; guarded by the frame lock)
+	ka  *keepAlive    // nil unless the KeepAlive option is set
+
+	// What an interrupted Read had read of the open message, for the next
+	// Read to complete, or nil (readMu).
+	partial *partialRead
+	// The pong of a ping whose read was interrupted before it went out, or
+	// nil (readMu).
+	pong *[]byte
+
+	// The reason in the peer's close frame (closeMu).
+	peerCloseReason string
+}
+
+// rareState returns c's connRare, made if it is not yet. Each of its
+// fields keeps the guard it names, so that two goroutines may both reach
+// here: the first to publish its connRare wins, the other uses that one.
+func (c *Conn) rareState() *connRare {
+	if r := c.rare.Load(); r != nil {
+		return r
+	}
+	r := new(connRare)
+	if c.rare.CompareAndSwap(nil, r) {
+		return r
+	}
+	return c.rare.Load()
 }
 
 func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *deflateState, buffered []byte) *Conn {
@@ -211,7 +241,7 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 	if client {
 		var seed [32]byte
 		crand.Read(seed[:])
-		c.rng = rand.NewChaCha8(seed)
+		c.rareState().rng = rand.NewChaCha8(seed)
 	}
 	// Last: the first tick may run at once and uses the whole Conn.
 	if cfg.keepAlive > 0 {
@@ -222,8 +252,8 @@ func newConn(nc net.Conn, client bool, proto string, cfg connConfig, deflate *de
 
 // received notes that bytes arrived, for the keepalive (sockOwner).
 func (c *Conn) received() {
-	if c.ka != nil {
-		c.ka.alive()
+	if r := c.rare.Load(); r != nil && r.ka != nil {
+		r.ka.alive()
 	}
 }
 
@@ -345,7 +375,9 @@ func (c *Conn) CloseNow() error {
 		// Writers queued for a write lock give up (errClosed).
 		c.wl.abort(lockMsg)
 		c.wl.abort(lockFrame)
-		c.ka.stop()
+		if r := c.rare.Load(); r != nil {
+			r.ka.stop()
+		}
 		// Drop the context watches, so a long-lived context does not
 		// keep a closed Conn alive.
 		c.rdl.disarm(c)

@@ -689,12 +689,55 @@ func TestReadInterruptedCompressed(t *testing.T) {
 }
 
 // TestConnSize guards the size of a Conn, which every connection carries
-// for its life: the allocator puts it, with the 8-byte header an object of
-// more than 512 bytes with pointers carries, in the 576-byte size class,
-// and one byte more costs 64 (the next class is 640). Move rare state
-// behind a pointer rather than grow it.
+// for its life: at 512 bytes it is in the allocator's 512-byte size class,
+// the largest whose objects with pointers carry no header; one byte more
+// costs 64 (the 576-byte class, with the 8-byte header objects of more
+// than 512 bytes carry). Move rare state into connRare rather than grow it.
 func TestConnSize(t *testing.T) {
-	if size := reflect.TypeFor[Conn]().Size(); size+8 > 576 {
-		t.Fatalf("Conn is %d bytes, more than 568", size)
+	if size := reflect.TypeFor[Conn]().Size(); size > 512 {
+		t.Fatalf("Conn is %d bytes, more than 512", size)
+	}
+}
+
+// TestConnRareState: a server Conn without KeepAlive makes no connRare in
+// the handshake, in reading, writing or answering pings, or for a close
+// frame without a reason, so that it costs nothing past the Conn; a close
+// reason, which needs it, still reaches the reader, and a client has one
+// from Dial for its masking keys.
+func TestConnRareState(t *testing.T) {
+	for _, reason := range []string{"", "bye"} {
+		c, raw := serverPair(t, nil)
+		s := raw.fs()
+		ctx := testCtx(t)
+		if c.rare.Load() != nil {
+			t.Fatal("a connRare after the handshake")
+		}
+		raw.write(cat(s.msg(opText, "one"), s.msg(opPing, "p"), s.msg(opBinary, "two")))
+		if _, b, err := c.Read(ctx); err != nil || string(b) != "one" {
+			t.Fatalf("Read: %q %v", b, err)
+		}
+		if m, err := c.Next(ctx); err != nil || m.Type != Binary {
+			t.Fatalf("Next: %v %v", m.Type, err)
+		} else if b, err := io.ReadAll(m.Body); err != nil || string(b) != "two" {
+			t.Fatalf("Body: %q %v", b, err)
+		}
+		raw.expectFrame(true, opPong, "p")
+		if err := c.Write(ctx, Text, []byte("three")); err != nil {
+			t.Fatal(err)
+		}
+		raw.expectFrame(true, opText, "three")
+		if c.rare.Load() != nil {
+			t.Fatal("a connRare after reading, writing and a ping")
+		}
+		raw.write(s.close(StatusGoingAway, reason))
+		_, err := c.Next(ctx)
+		wantCloseError(t, err, StatusGoingAway, reason)
+		if made := c.rare.Load() != nil; made != (reason != "") {
+			t.Errorf("close reason %q: connRare made %v", reason, made)
+		}
+	}
+	c, _ := clientPair(t, nil)
+	if r := c.rare.Load(); r == nil || r.rng == nil {
+		t.Error("a client Conn without its masking keys")
 	}
 }

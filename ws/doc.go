@@ -177,8 +177,10 @@
 //
 // A connection that waits for a message holds no buffer: its read buffer
 // goes back to a pool while it waits, and the wait reads straight into one
-// taken when data arrives. What remains is the Conn (560 bytes, in a
-// 576-byte slot), a 128-byte record of its Server that is also its
+// taken when data arrives. What remains is the Conn (512 bytes, in a
+// 512-byte slot without a header; state few connections need, such as a
+// close reason or a keepalive, is allocated apart when they need it), a
+// 128-byte record of its Server that is also its
 // handler's ctx, its handler's goroutine and, through ServeHTTP, the
 // net/http request context that ctx keeps for its values. The write path is kept shallow (on a socket the
 // Conn owns, writes make the system call themselves) so that a handler

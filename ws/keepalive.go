@@ -25,16 +25,16 @@ type keepAlive struct {
 	dead     atomic.Bool
 }
 
-// startKeepAlive sets c.ka and starts its timer. c.ka and k.timer are set
-// before the timer is armed (Reset), so that a tick that runs at once sees
-// them.
+// startKeepAlive sets c's keepAlive (connRare.ka) and starts its timer.
+// Both and k.timer are set before the timer is armed (Reset), so that a
+// tick that runs at once sees them.
 func startKeepAlive(c *Conn, interval, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = interval
 	}
 	k := &keepAlive{c: c, interval: interval, timeout: timeout}
 	k.last.Store(time.Now().UnixNano())
-	c.ka = k
+	c.rareState().ka = k
 	k.timer = time.AfterFunc(time.Duration(math.MaxInt64), k.tick)
 	k.timer.Reset(interval)
 }

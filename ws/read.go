@@ -31,7 +31,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 	// first stack.
 	c.readMu.Lock()
 	defer c.unlockRead()
-	c.partial = nil
+	c.dropPartial()
 	t, err := c.reader(ctx)
 	if err != nil {
 		return Message{}, err
@@ -44,7 +44,7 @@ func (c *Conn) Next(ctx context.Context) (Message, error) {
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.unlockRead()
-	c.partial = nil
+	c.dropPartial()
 	t, err := c.reader(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -71,7 +71,7 @@ func (c *Conn) reader(ctx context.Context) (MessageType, error) {
 	}
 	c.rctx = ctx
 	c.rdl.arm(c, ctx)
-	if c.buffered() == 0 && !c.msgOpen && !c.msgBroken && c.pong == nil {
+	if c.buffered() == 0 && !c.msgOpen && !c.msgBroken && c.pendingPong() == nil {
 		// Nothing to finish and nothing buffered: wait for the next
 		// frame here rather than deep in nextDataFrame. This is where an
 		// idle connection waits, and two frames fewer under the wait keep
@@ -109,11 +109,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	defer c.unlockRead()
 	var t MessageType
 	var b []byte
-	if c.partial != nil && c.msgOpen && c.readErr == nil {
+	if p := c.partialRead(); p != nil && c.msgOpen && c.readErr == nil {
 		if err := ctx.Err(); err != nil {
 			return 0, nil, err
 		}
-		t, b = c.partial.typ, c.partial.b
+		t, b = p.typ, p.b
 		c.rctx = ctx
 		c.rdl.arm(c, ctx)
 	} else {
@@ -123,7 +123,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		}
 		b = make([]byte, 0, min(max(c.frameLeft, 512), readPrealloc))
 	}
-	c.partial = nil
+	c.dropPartial()
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -138,7 +138,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 			err = c.readError(err)
 			if c.readErr == nil && c.msgOpen && !c.msgBroken {
 				// Interrupted by ctx: the next Read goes on from here.
-				c.partial = &partialRead{b: b, typ: t}
+				c.rareState().partial = &partialRead{b: b, typ: t}
 			}
 			return 0, nil, err
 		}
@@ -151,7 +151,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 func (c *Conn) startMessage(ctx context.Context) (MessageType, error) {
 	c.readMu.Lock()
 	defer c.unlockRead()
-	c.partial = nil
+	c.dropPartial()
 	return c.reader(ctx)
 }
 
@@ -590,16 +590,42 @@ type partialRead struct {
 	typ MessageType
 }
 
+// partialRead returns what an interrupted Read left for the next one, or
+// nil. The caller holds readMu.
+func (c *Conn) partialRead() *partialRead {
+	if r := c.rare.Load(); r != nil {
+		return r.partial
+	}
+	return nil
+}
+
+// dropPartial forgets what an interrupted Read left, if anything. The
+// caller holds readMu.
+func (c *Conn) dropPartial() {
+	if r := c.rare.Load(); r != nil {
+		r.partial = nil
+	}
+}
+
+// pendingPong returns the pong an interrupted read kept, or nil. The
+// caller holds readMu.
+func (c *Conn) pendingPong() *[]byte {
+	if r := c.rare.Load(); r != nil {
+		return r.pong
+	}
+	return nil
+}
+
 // nextDataFrame reads frame headers, handling every control frame on the
 // way, until the header of a data frame, which it checks against the state
 // of the connection.
 func (c *Conn) nextDataFrame() (header, error) {
-	if c.pong != nil {
+	if pong := c.pendingPong(); pong != nil {
 		// The pong of a ping read by an interrupted call.
-		if err := c.writePong(*c.pong); err != nil {
+		if err := c.writePong(*pong); err != nil {
 			return header{}, err
 		}
-		c.pong = nil
+		c.rare.Load().pong = nil
 	}
 	for {
 		h, n, err := c.peekHeader()
@@ -695,7 +721,7 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 				// The read's ctx ended while the pong waited: the
 				// ping is consumed, so keep its pong for the next read.
 				pong := slices.Clone(payload)
-				c.pong = &pong
+				c.rareState().pong = &pong
 			}
 			return err
 		}
@@ -706,8 +732,15 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 		if pe != nil {
 			return pe
 		}
+		r := c.rare.Load()
+		if r == nil && ce.Reason != "" {
+			r = c.rareState() // (before closeMu: it may allocate)
+		}
 		c.closeMu.Lock()
-		c.peerCloseCode, c.peerCloseReason = uint16(ce.Code), ce.Reason // a code from the wire: 16 bits
+		c.peerCloseCode = uint16(ce.Code) // a code from the wire: 16 bits
+		if r != nil {
+			r.peerCloseReason = ce.Reason
+		}
 		echo := !c.closeSent
 		c.closeSent = true
 		if echo {
@@ -800,12 +833,16 @@ func (c *Conn) setReadErr(err error) error {
 	default:
 		c.closeMu.Lock()
 		peerClosed := c.peerCloseCode != 0
-		ce = CloseError{StatusCode(c.peerCloseCode), c.peerCloseReason}
+		ce = CloseError{Code: StatusCode(c.peerCloseCode)}
+		r := c.rare.Load()
+		if r != nil {
+			ce.Reason = r.peerCloseReason
+		}
 		c.closeMu.Unlock()
 		switch {
 		case peerClosed:
 			err = ce
-		case c.ka != nil && c.ka.dead.Load():
+		case r != nil && r.ka != nil && r.ka.dead.Load():
 			err = errKeepAlive
 		case c.isClosed():
 			err = errClosed

@@ -600,7 +600,7 @@ func (c *Conn) writeBuffers(ctx context.Context, bufs *net.Buffers) error {
 }
 
 func (c *Conn) maskKey(h *header) {
-	binary.LittleEndian.PutUint32(h.key[:], uint32(c.rng.Uint64()))
+	binary.LittleEndian.PutUint32(h.key[:], uint32(c.rare.Load().rng.Uint64()))
 }
 
 // writeError turns the result of a frame write into the error to return. A
