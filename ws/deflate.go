@@ -344,6 +344,8 @@ type deflateState struct {
 	threshold   int
 	takeoverOut bool // this side keeps its compression context
 	takeoverIn  bool // the peer keeps its context: keep a window of output
+	window      int8 // the LZ77 window bits the peer decodes this side's messages with
+	peerWindow  int8 // the window bits the peer compresses with (at most)
 
 	pools *flatePools // of the implementation in use
 	fw    FlateWriter // kept across messages if keepsContext
@@ -369,6 +371,14 @@ func newDeflateState(p deflateParams, client bool, opts *CompressionOptions) *de
 	window := p.serverWindowBits // the limit on this side's window (0: none)
 	if client {
 		window = p.clientWindowBits
+	}
+	peerWindow := 15 // a server answers no client_max_window_bits
+	if client && p.serverWindowBits != 0 {
+		peerWindow = p.serverWindowBits
+	}
+	d.peerWindow, d.window = int8(peerWindow), 15
+	if window != 0 {
+		d.window = int8(window)
 	}
 	if window > 0 && window < 15 {
 		// The peer asks for a window under compress/flate's 32 KiB
@@ -523,6 +533,19 @@ func (d *deflateState) releaseCompressor(fw FlateWriter) {
 	if !d.keepsContext() {
 		d.pools.putWriter(d.level, fw)
 	}
+}
+
+// passes reports whether a compressed message received by a connection
+// whose compression is in can go out through this one as it came, its
+// compressed bytes unchanged (RFC 7692 §7.1, §7.2): the message refers to
+// no earlier one (in's peer keeps no context), this side's peer decodes
+// with a window at least as large as the one it was compressed with, and
+// this side keeps no context of its own, so its peer need not see the
+// message as a continuation of anything (a message that ends with a final
+// deflate block, which RFC 7692 §7.2.3.4 allows, ends a stream that a
+// peer keeping context would continue).
+func (d *deflateState) passes(in *deflateState) bool {
+	return d != nil && in != nil && !d.takeoverOut && !in.takeoverIn && in.peerWindow <= d.window
 }
 
 // compresses reports whether a message whose first frame carries n bytes

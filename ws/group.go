@@ -323,6 +323,7 @@ type bframe struct {
 	hlen  int           // the header's length in b
 	op    opcode
 	fin   bool    // the last frame of the message
+	zall  bool    // z suits every member that takes compressed frames, whatever its level
 	next  *bframe // the following frame, if !fin
 	buf   []byte  // storage of b
 }
@@ -343,7 +344,7 @@ const smallFrameSize = 240
 
 // frameFor returns the bytes of the frame that m takes.
 func (f *bframe) frameFor(m *member) []byte {
-	if f.z != nil && m.z && int(m.zlevel) == f.zl {
+	if f.z != nil && m.z && (f.zall || int(m.zlevel) == f.zl) {
 		return f.z
 	}
 	return f.b
@@ -411,6 +412,27 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 			targetsPool.Put(tp)
 		}
 	}()
+	// A received compressed message of one frame whose output fits a
+	// chunk goes to the members that take compressed frames as it came
+	// (passFrom): its compressed bytes were taken whole, and are checked
+	// as its output is read.
+	pre, preN, preErr := false, 0, error(nil)
+	if mr, ok := body.(*messageReader); ok && enc.wantZ {
+		rp := getRelayBuf()
+		defer putRelayBuf(rp)
+		zn, ok, err := mr.takeCompressed((*rp)[maxHeaderSize:], fanReceiver)
+		if ok {
+			defer mr.dropCompressed() // before the buffer goes back
+			if err != nil {
+				return err // nothing went out
+			}
+			pre = true
+			preN, preErr = readChunk(body, chunk)
+			if preErr == io.EOF {
+				enc.pass = (*rp)[maxHeaderSize : maxHeaderSize+zn]
+			}
+		}
+	}
 	for {
 		if tp != nil && stall == nil {
 			// The message is queued and takes more than one read:
@@ -422,7 +444,13 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 		if stall != nil {
 			stall.Reset(f.stall)
 		}
-		n, rerr := readChunk(body, chunk[carry:])
+		var n int
+		var rerr error
+		if pre {
+			n, rerr, pre = preN, preErr, false
+		} else {
+			n, rerr = readChunk(body, chunk[carry:])
+		}
 		if stall != nil {
 			stall.Stop()
 		}
@@ -889,7 +917,12 @@ type encoder struct {
 	pools     *flatePools // of the implementation that compresses
 	zw        FlateWriter
 	zsw       *sliceWriter // where zw writes; made only for a compressed message
+	pass      []byte       // the compressed payload of a received message of one frame, if it goes out as it came
 }
+
+// fanReceiver is the compression of a member that takes compressed
+// frames (fanDeflate): no context kept, a full window.
+var fanReceiver = &deflateState{window: 15}
 
 // init looks at the members a message may go to; it reports whether there
 // is any.
@@ -942,6 +975,15 @@ func (e *encoder) fill(f *bframe, op opcode, fin bool, p []byte) {
 	if !e.decided {
 		e.decided = true
 		e.compress = e.wantZ && (!fin || e.threshold < 0 || len(p) >= e.threshold)
+		if e.compress && fin && e.pass != nil {
+			// The message's own compressed bytes, as they came.
+			e.compress = false
+			zh := header{fin: true, rsv: bitRSV1, op: op, length: int64(len(e.pass))}
+			f.z = make([]byte, headerSize(zh)+len(e.pass))
+			copy(f.z[putHeader(f.z, zh):], e.pass)
+			f.zl, f.zall = e.level, true
+			return
+		}
 		if e.compress {
 			e.zsw = new(sliceWriter)
 			zw, err := e.pools.getWriter(e.level, e.zsw)

@@ -290,6 +290,59 @@ func (r *messageReader) readAhead() error {
 	return err
 }
 
+// takeCompressed reads the compressed payload of r's message into raw,
+// without decompressing it, if the message is compressed, still unread,
+// of one frame that fits raw, and decodable as it is by the peer of a
+// connection whose compression is to (deflateState.passes). ok reports whether it did (or failed
+// trying: err). The payload is then decompressed from raw by the reads
+// that follow, which check it as they would have checked the frame: the
+// caller keeps raw untouched until the message is read to its end, or
+// calls dropCompressed first.
+func (r *messageReader) takeCompressed(raw []byte, to *deflateState) (n int, ok bool, err error) {
+	c := r.c
+	if r.stale() {
+		return 0, false, nil
+	}
+	c.readMu.Lock()
+	defer c.unlockRead()
+	if r.stale() || c.readErr != nil || !c.msgOpen || !c.msgCompressed || c.msgBroken ||
+		!c.frame.fin || c.frameLeft != c.frame.length || c.msgLen != c.frame.length ||
+		c.frameLeft > int64(len(raw)) || c.deflate.msgOut != 0 || c.deflate.held || !to.passes(c.deflate) {
+		return 0, false, nil
+	}
+	want := int(c.frameLeft)
+	for n < want {
+		m, err := c.readPayload(raw[n:want], want-n)
+		n += m
+		if err != nil && n < want {
+			c.deflate.src.fail(err)
+			if c.deflate.src.cut {
+				// Its context ended: the message is abandoned, the
+				// connection stays usable and the next read skips
+				// the rest of the frame (skipBroken).
+				c.msgBroken = true
+			}
+			return n, true, c.readError(err)
+		}
+	}
+	c.deflate.src.pending = raw[:n]
+	return n, true, nil
+}
+
+// dropCompressed lets go of the buffer takeCompressed read into: a message
+// not read to its end by then is abandoned.
+func (r *messageReader) dropCompressed() {
+	c := r.c
+	c.readMu.Lock()
+	if c.deflate.src.pending != nil {
+		c.deflate.src.pending = nil
+		if c.msgOpen && !r.stale() {
+			c.msgBroken = true
+		}
+	}
+	c.readMu.Unlock()
+}
+
 // frameLeftOver reports whether more than n payload bytes of the current
 // (uncompressed) frame are still to be read.
 func (r *messageReader) frameLeftOver(n int) bool {
@@ -473,15 +526,23 @@ var errMessageBroken = errors.New("ws: compressed message abandoned after an int
 // message's frames, then the flush tail the sender removed. It records the
 // first error of the frames beneath.
 type inflateSource struct {
-	c    *Conn
-	tail int // bytes of deflateTail still to give
-	err  error
-	cut  bool // err ended a read whose context had ended: not the connection's fault
-	one  [1]byte
+	c *Conn
+	// The compressed payload, taken whole from its frame by
+	// takeCompressed: given before the frame, which it consumed.
+	pending []byte
+	tail    int // bytes of deflateTail still to give
+	err     error
+	cut     bool // err ended a read whose context had ended: not the connection's fault
+	one     [1]byte
 }
 
 func (s *inflateSource) Read(p []byte) (int, error) {
 	c := s.c
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		return n, nil
+	}
 	for c.frameLeft == 0 {
 		if c.frame.fin {
 			if s.tail > 0 {
@@ -534,6 +595,11 @@ func (s *inflateSource) ReadByte() (byte, error) {
 		c.frameLeft--
 		return b, nil
 	}
+	if len(s.pending) > 0 {
+		b := s.pending[0]
+		s.pending = s.pending[1:]
+		return b, nil
+	}
 	for {
 		n, err := s.Read(s.one[:])
 		if n == 1 {
@@ -561,6 +627,7 @@ func (c *Conn) beginMessage(h header) error {
 		c.deflate.held = false
 		c.deflate.src.tail = len(deflateTail)
 		c.deflate.src.err, c.deflate.src.cut = nil, false
+		c.deflate.src.pending = nil
 		infl, err := c.deflate.decompressor(&c.deflate.src)
 		if err != nil {
 			return &ProtocolError{StatusInternalError, "decompressor: " + err.Error()}

@@ -247,6 +247,11 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 // stack (for its whole idle life) only while the deepest call fits in it.
 func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 	if final && !w.sent {
+		if mr, ok := r.(*messageReader); ok && w.c.deflate != nil {
+			if n, ok, err := w.passThrough(mr); ok {
+				return n, err
+			}
+		}
 		if n, ok, err := w.copyKnown(r); ok {
 			return n, err
 		}
@@ -304,6 +309,71 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 			return total, rerr
 		}
 		copy(buf[maxHeaderSize:], buf[maxHeaderSize+n:maxHeaderSize+n+carry])
+	}
+}
+
+// passThrough relays a received compressed message of one frame as it
+// came, if this connection's peer can decode its compressed bytes
+// (deflateState.passes): as one final frame with RSV1 set and the same
+// payload. The message is decompressed only to check it, as a read would
+// (the read limit, UTF-8, the deflate data), into a scratch buffer, so
+// that compressing it again is saved. A message shorter than the
+// threshold leaves uncompressed, as any other would, if the scratch
+// buffer held it whole. ok reports whether it relayed the message, or
+// failed trying with err (then nothing went out).
+//
+//go:noinline
+func (w *messageWriter) passThrough(mr *messageReader) (int64, bool, error) {
+	bp := getRelayBuf()
+	buf := *bp
+	n, ok, err := mr.takeCompressed(buf[maxHeaderSize:], w.c.deflate)
+	if !ok {
+		putRelayBuf(bp)
+		return 0, false, nil
+	}
+	sp := getWriteBuf()
+	var total int64
+	var plain []byte
+	if err == nil {
+		total, plain, err = drainMessage(mr, (*sp)[maxHeaderSize:])
+	}
+	mr.dropCompressed()
+	if err == nil {
+		frame, rsv := buf[:maxHeaderSize+n], byte(bitRSV1)
+		if plain != nil && !w.c.deflate.compresses(len(plain)) {
+			frame, rsv = (*sp)[:maxHeaderSize+len(plain)], 0
+		}
+		if err = w.c.writeFrameBuf(w.ctx, w.op, rsv, true, frame); err == nil {
+			w.sent, w.done = true, true
+		}
+	}
+	putWriteBuf(sp)
+	putRelayBuf(bp)
+	return total, true, err
+}
+
+// drainMessage reads the rest of mr's message, checking it, into keep,
+// over and over, and returns how many bytes it read and, if keep held
+// them all, those bytes.
+func drainMessage(mr *messageReader, keep []byte) (int64, []byte, error) {
+	var total int64
+	n, whole := 0, true
+	for {
+		if n == len(keep) {
+			n, whole = 0, false
+		}
+		m, err := mr.read(keep[n:], 0)
+		n += m
+		total += int64(m)
+		if err == io.EOF {
+			if !whole {
+				return total, nil, nil
+			}
+			return total, keep[:n], nil
+		}
+		if err != nil {
+			return total, nil, err
+		}
 	}
 }
 
