@@ -222,3 +222,61 @@ func TestFlushInflatesWithStd(t *testing.T) {
 		t.Fatal("klauspost read back something else after Reset")
 	}
 }
+
+// countingFlate counts the compressors an implementation (nil:
+// compress/flate) makes.
+type countingFlate struct {
+	f       ws.Flate
+	writers *atomic.Int64
+}
+
+func (c countingFlate) NewWriter(w io.Writer, level int) (ws.FlateWriter, error) {
+	c.writers.Add(1)
+	if c.f == nil {
+		return flate.NewWriter(w, level)
+	}
+	return c.f.NewWriter(w, level)
+}
+
+func (c countingFlate) NewReader(r io.Reader, dict []byte) ws.FlateReader {
+	if c.f == nil {
+		return flate.NewReaderDict(r, dict).(ws.FlateReader)
+	}
+	return c.f.NewReader(r, dict)
+}
+
+// TestPassThrough: an echo server without context takeover relays each
+// compressed message of one frame with the bytes it came with, whichever
+// implementation each end uses: it makes no compressor, and the client
+// inflates the echo with its own implementation.
+func TestPassThrough(t *testing.T) {
+	for _, s := range impls {
+		for _, cl := range impls {
+			t.Run(fmt.Sprintf("server=%s/client=%s", s.name, cl.name), func(t *testing.T) {
+				sf := countingFlate{s.f, new(atomic.Int64)}
+				c, _ := echoPair(t, sf, cl.f, false)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				for i, n := range []int{0, 1, 300, 4 << 10, 16 << 10, 64 << 10} {
+					msg := jsonText(n, uint64(i))
+					if err := c.Write(ctx, ws.Text, msg); err != nil {
+						t.Fatal(err)
+					}
+					_, got, err := c.Read(ctx)
+					if err != nil {
+						t.Fatalf("message %d: %v", i, err)
+					}
+					if !bytes.Equal(got, msg) {
+						t.Fatalf("message %d: echo of %d bytes differs from the %d sent", i, len(got), len(msg))
+					}
+				}
+				if n := sf.writers.Load(); n != 0 {
+					t.Fatalf("the server made %d compressors: it compressed the echoes again", n)
+				}
+				if err := c.Close(ws.StatusNormalClosure, ""); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}

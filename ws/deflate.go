@@ -25,7 +25,10 @@ type CompressionOptions struct {
 
 	// Threshold is the size under which a message goes out uncompressed
 	// (decided on its first frame). Zero means DefaultCompressionThreshold;
-	// negative compresses everything.
+	// negative compresses everything. (Send decides for a relayed
+	// message that keeps its compressed bytes, see ContextTakeover, once
+	// it is checked: one over 16 KiB stays compressed whatever the
+	// threshold.)
 	Threshold int
 
 	// ContextTakeover keeps the compression context from one message to
@@ -35,7 +38,11 @@ type CompressionOptions struct {
 	// whole life (see the package documentation for the figures).
 	// Without it (the default), compressors and decompressors are pooled
 	// and held only while a message passes, and a broadcast is compressed
-	// once for all receivers.
+	// once for all receivers; and a received compressed message that Send,
+	// Server.Send or Group.Send relays goes on with the compressed bytes
+	// it came with, checked but not compressed again, if it came in one
+	// frame of up to 64 KiB and the receiver's window is at least the
+	// sender's (see the package documentation).
 	ContextTakeover bool
 
 	// Flate is the DEFLATE implementation that compresses and

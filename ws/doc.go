@@ -155,6 +155,22 @@
 // decompressor, builds its Huffman tables without allocating. The output is
 // plain DEFLATE either way, so each end chooses for itself.
 //
+// A received compressed message relayed by Send (wesos.Pipe to a Conn),
+// Server.Send or Group.Send goes out with the compressed bytes it came
+// with, in one final frame, when its receiver can decode them as they
+// are: the message came in one frame of at most 64 KiB, its sender keeps
+// no context (client_no_context_takeover for a server connection,
+// server_no_context_takeover for a client one), the receiver's window is
+// at least the sender's, and the relaying connection keeps no context
+// towards the receiver (the defaults on both ends). The relay still
+// decompresses it, into a scratch buffer, to check it as a read would (the
+// read limit, UTF-8 in text, the deflate data: 1009 and 1007 as usual,
+// and nothing of a bad message goes out), but does not compress it again,
+// which is most of the work. A message under the threshold goes out
+// uncompressed, and a Group's or Server's members that negotiated no
+// compression get it uncompressed, as any other. Other messages are
+// decompressed and compressed anew.
+//
 // A compressed message whose read is cut short by the read's context cannot
 // resume, as the decompressor's state is lost: without context takeover the
 // rest of the message is discarded and the connection goes on with the next
