@@ -315,3 +315,52 @@ func TestDeflatePassThroughStats(t *testing.T) {
 		t.Fatalf("stats %+v, want %d messages and %d bytes each way", st, n, wire)
 	}
 }
+
+// TestDeflatePassThroughLarge: a compressed frame that fits a relay
+// buffer but inflates to more than one (512 KiB of repeated text in a
+// few KiB) passes through Send as it came, checked through a scratch
+// buffer; a Group, whose members without compression need the plaintext
+// frame by frame, streams it as any large message instead, compressed
+// anew frame by frame.
+func TestDeflatePassThroughLarge(t *testing.T) {
+	msg := bytes.Repeat(dflText(1000, 3), 512)
+	z := dflCompress(t, msg)
+	if len(z) > 16<<10 {
+		t.Fatalf("%d bytes compressed: not the test's premise", len(z))
+	}
+	for _, top := range []string{"echo", "group"} {
+		t.Run(top, func(t *testing.T) {
+			a, from := ptServer(t, false, ptNoCtx)
+			to := from
+			var plain *rawConn
+			if top == "echo" {
+				ptRelay(t, a, a)
+			} else {
+				var b, p *Conn
+				b, to = ptServer(t, false, ptNoCtx)
+				p, plain = ptServer(t, false, "")
+				g := NewGroup(nil)
+				g.Add(b)
+				g.Add(p)
+				ptRelay(t, g, a)
+			}
+			from.write(dflFrames(opText, true, true, [][]byte{z}))
+			if plain != nil {
+				if _, got := plain.readMessage(); got != string(msg) {
+					t.Fatalf("plain member: %d bytes, want %d", len(got), len(msg))
+				}
+			}
+			frames := dflReadMessage(t, to)
+			if frames[0].rsv != bitRSV1 {
+				t.Fatalf("first frame %v, want RSV1", frames[0])
+			}
+			payload := dflPayload(frames)
+			if got, err := dflInflate(payload); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("%d bytes relayed (%v), want %d", len(got), err, len(msg))
+			}
+			if passed := len(frames) == 1 && bytes.Equal(payload, z); passed != (top == "echo") {
+				t.Fatalf("relayed in %d frames, %d bytes (passed as it came: %v)", len(frames), len(payload), passed)
+			}
+		})
+	}
+}
