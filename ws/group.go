@@ -414,8 +414,9 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 	}()
 	// A received compressed message of one frame whose output fits a
 	// chunk goes to the members that take compressed frames as it came
-	// (passFrom): its compressed bytes were taken whole, and are checked
-	// as its output is read.
+	// (encoder.pass), and to the others as the plaintext read into the
+	// chunk, which checks it. A longer output streams as usual, from the
+	// compressed bytes taken.
 	pre, preN, preErr := false, 0, error(nil)
 	if mr, ok := body.(*messageReader); ok && enc.wantZ {
 		rp := getRelayBuf()

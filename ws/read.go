@@ -293,8 +293,8 @@ func (r *messageReader) readAhead() error {
 // takeCompressed reads the compressed payload of r's message into raw,
 // without decompressing it, if the message is compressed, still unread,
 // of one frame that fits raw, and decodable as it is by the peer of a
-// connection whose compression is to (deflateState.passes). ok reports whether it did (or failed
-// trying: err). The payload is then decompressed from raw by the reads
+// connection whose compression is to (deflateState.passes). ok reports
+// whether it did (or failed trying: err). The payload is then decompressed from raw by the reads
 // that follow, which check it as they would have checked the frame: the
 // caller keeps raw untouched until the message is read to its end, or
 // calls dropCompressed first.
