@@ -40,3 +40,40 @@ func BenchmarkHandshake(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHandshakeClose is BenchmarkHandshake with the close of the
+// benchmark's handshake storm: the client sends a close frame (1000) and
+// closes TCP without waiting for the answer, which the server sends (its
+// handler's read ends with the peer's close). allocs/op and B/op count the
+// close frame's answer on top of the handshake.
+func BenchmarkHandshakeClose(b *testing.B) {
+	closeFrame := []byte{0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2}
+	for _, hs := range handshakeServers {
+		b.Run(hs.name, func(b *testing.B) {
+			srv := NewServer(func(ctx context.Context, c *Conn) error {
+				_, _, err := c.Read(ctx)
+				return err
+			}, &AcceptOptions{ErrorLog: slog.New(slog.DiscardHandler)})
+			addr, _ := hs.start(b, srv)
+			req := []byte(requestTo(addr, "/", "Origin: http://"+addr))
+			buf := make([]byte, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := nc.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				readUpgraded(b, nc, buf)
+				if _, err := nc.Write(closeFrame); err != nil {
+					b.Fatal(err)
+				}
+				nc.Close()
+			}
+			b.StopTimer()
+			waitFor(b, "the handlers to end", func() bool { return srv.Len() == 0 })
+		})
+	}
+}

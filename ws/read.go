@@ -817,14 +817,49 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 		if echo {
 			var b [2]byte
 			p, _ := appendClosePayload(b[:0], ce.Code, "")
-			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
-			c.logDropped("answering a close frame", c.writeFrame(ctx, opClose, true, p))
-			cancel()
+			if !c.answerCloseNow(p) {
+				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+				c.logDropped("answering a close frame", c.writeFrame(ctx, opClose, true, p))
+				cancel()
+			}
 		}
 		c.CloseNow()
 		return ce
 	}
 	return nil
+}
+
+// answerCloseNow writes the close frame with payload p that answers the
+// peer's if it can start at once: the frame lock is free, nothing kept
+// waits to go before it, and the socket takes the frame in one direct
+// write. Then no close timeout is needed (a context, its timer and the
+// write deadline's watch: most of what a close costs besides the system
+// calls). It reports whether it wrote the frame; if not, nothing was
+// written and the caller writes it within the close timeout.
+func (c *Conn) answerCloseNow(p []byte) bool {
+	if !c.wl.tryLock(lockFrame) {
+		return false
+	}
+	n := 0
+	if !c.wclosed && c.outLen == 0 {
+		bp := getWriteBuf()
+		f := c.frameHeader(opClose, 0, true, append((*bp)[:maxHeaderSize], p...))
+		switch n = c.writeNow(f); {
+		case n == len(f):
+			c.noteWritten(opClose)
+		case n > 0:
+			// The socket took part of it: the rest, within the close
+			// timeout, before anything else.
+			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+			c.wdl.arm(c, ctx)
+			m, err := c.send(f[n:], false)
+			c.logDropped("answering a close frame", c.writeError(ctx, int64(n+m), err, opClose))
+			cancel()
+		}
+		putWriteBuf(bp)
+	}
+	c.unlock(lockFrame)
+	return n > 0
 }
 
 // writePong answers a ping. A connection already closed is not an error of

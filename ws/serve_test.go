@@ -15,7 +15,7 @@ import (
 
 // waitFor polls cond every few milliseconds until it holds or testTimeout
 // passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(testTimeout)
 	for !cond() {

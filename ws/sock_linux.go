@@ -289,6 +289,24 @@ func (*direct) write(s *sock, b []byte) (int, error) {
 	return n + m, err
 }
 
+// writeNow writes what of b the socket takes at once, in one direct
+// write, and returns how much that was: 0 if it can take nothing now, or
+// failed (a write that waits will report it), or the transport has no
+// direct writes. The caller holds the frame lock and nothing is kept.
+func (s *sock) writeNow(b []byte) int {
+	if s.fd < 0 {
+		return 0
+	}
+	n := 0
+	if s.fdUse.Add(1) < fdClosing {
+		if m, ready, err := socketWrite(uintptr(s.fd), b); ready && err == nil {
+			n = m
+		}
+	}
+	s.fdUse.Add(-1)
+	return n
+}
+
 // fdClosing is the bit of directState.fdUse set once the descriptor is to
 // be closed: no direct write starts after it.
 const fdClosing = 1 << 30
