@@ -824,10 +824,16 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 			}
 		}
 		c.CloseNow()
+		if ce == (CloseError{Code: StatusNormalClosure}) {
+			return errNormalClosure // the usual close, as an error without an allocation
+		}
 		return ce
 	}
 	return nil
 }
+
+// errNormalClosure is CloseError{Code: StatusNormalClosure} as an error.
+var errNormalClosure error = CloseError{Code: StatusNormalClosure}
 
 // answerCloseNow writes the close frame with payload p that answers the
 // peer's if it can start at once: the frame lock is free, nothing kept
@@ -923,6 +929,23 @@ func (c *Conn) readError(err error) error {
 // setReadErr records why the connection can no longer be read, failing it
 // for a protocol violation, and returns that error.
 func (c *Conn) setReadErr(err error) error {
+	if _, ok := err.(CloseError); !ok {
+		// The peer's close frame, the usual end, is the error itself:
+		// only other errors need errors.As, whose targets are allocated.
+		err = c.readFailed(err)
+	}
+	c.readErr = err
+	c.msgOpen = false
+	c.rdl.disarm(c)
+	c.rctx = nil
+	c.dropReadBuf()
+	return err
+}
+
+// readFailed is setReadErr's for an error other than the peer's close: it
+// fails the connection for a protocol violation, or closes it, and returns
+// the error the reads will report.
+func (c *Conn) readFailed(err error) error {
 	var pe *ProtocolError
 	var ce CloseError
 	switch {
@@ -953,11 +976,6 @@ func (c *Conn) setReadErr(err error) error {
 		}
 		c.CloseNow()
 	}
-	c.readErr = err
-	c.msgOpen = false
-	c.rdl.disarm(c)
-	c.rctx = nil
-	c.dropReadBuf()
 	return err
 }
 
