@@ -795,78 +795,112 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 	case opPong:
 		c.gotPong(payload)
 	case opClose:
-		ce, pe := parseClosePayload(payload)
-		if pe != nil {
-			return pe
-		}
-		r := c.rare.Load()
-		if r == nil && ce.Reason != "" {
-			r = c.rareState() // (before closeMu: it may allocate)
-		}
-		c.closeMu.Lock()
-		c.peerCloseCode = uint16(ce.Code) // a code from the wire: 16 bits
-		if r != nil {
-			r.peerCloseReason = ce.Reason
-		}
-		echo := !c.closeSent
-		c.closeSent = true
-		if echo {
-			c.cfg.stats.closed(ce.Code)
-		}
-		c.closeMu.Unlock()
-		if echo {
-			var b [2]byte
-			p, _ := appendClosePayload(b[:0], ce.Code, "")
-			if !c.answerCloseNow(p) {
-				ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
-				c.logDropped("answering a close frame", c.writeFrame(ctx, opClose, true, p))
-				cancel()
-			}
-		}
-		c.CloseNow()
-		if ce == (CloseError{Code: StatusNormalClosure}) {
-			return errNormalClosure // the usual close, as an error without an allocation
-		}
-		return ce
+		return c.peerClose(payload)
 	}
 	return nil
 }
 
-// errNormalClosure is CloseError{Code: StatusNormalClosure} as an error.
-var errNormalClosure error = CloseError{Code: StatusNormalClosure}
+// peerClose acts on the peer's close frame: it answers it unless this end
+// sent its own first, closes the connection and returns the peer's
+// CloseError. It is the deepest call of a handler's read, so it and what
+// it calls keep small frames, the rare cases in functions of their own: a
+// goroutine's stack that outgrows its first 2 KiB is copied into a larger
+// one, which costs more instructions than the rest of the close (counted
+// with callgrind on Serve's handshake storm).
+//
+//go:noinline
+func (c *Conn) peerClose(payload []byte) error {
+	ce, pe := parseClosePayload(payload)
+	if pe != nil {
+		return pe
+	}
+	r := c.rare.Load()
+	if r == nil && ce.Reason != "" {
+		r = c.rareState() // (before closeMu: it may allocate)
+	}
+	c.closeMu.Lock()
+	c.peerCloseCode = uint16(ce.Code) // a code from the wire: 16 bits
+	if r != nil {
+		r.peerCloseReason = ce.Reason
+	}
+	echo := !c.closeSent
+	c.closeSent = true
+	if echo {
+		c.cfg.stats.closed(ce.Code)
+	}
+	c.closeMu.Unlock()
+	if echo && !c.answerCloseNow(ce.Code) {
+		c.answerClose(ce.Code)
+	}
+	c.CloseNow()
+	if ce.Code == StatusNormalClosure && ce.Reason == "" {
+		return errNormalClosure // the usual close, as an error without an allocation
+	}
+	return ce
+}
 
-// answerCloseNow writes the close frame with payload p that answers the
-// peer's if it can start at once: the frame lock is free, nothing kept
-// waits to go before it, and the socket takes the frame in one direct
-// write. Then no close timeout is needed (a context, its timer and the
-// write deadline's watch: most of what a close costs besides the system
-// calls). It reports whether it wrote the frame; if not, nothing was
-// written and the caller writes it within the close timeout.
-func (c *Conn) answerCloseNow(p []byte) bool {
+// answerClose writes the close frame with code that answers the peer's,
+// within the close timeout.
+//
+//go:noinline
+func (c *Conn) answerClose(code StatusCode) {
+	var b [2]byte
+	p, _ := appendClosePayload(b[:0], code, "")
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+	c.logDropped("answering a close frame", c.writeFrame(ctx, opClose, true, p))
+	cancel()
+}
+
+// answerCloseNow writes the close frame with code that answers the peer's
+// if it can start at once: the frame lock is free, nothing kept waits to go
+// before it, and the socket takes the frame in one direct write. Then no
+// close timeout is needed (a context, its timer and the write deadline's
+// watch: most of what a close costs besides the system calls). It reports
+// whether it wrote the frame; if not, nothing was written and the caller
+// writes it within the close timeout.
+func (c *Conn) answerCloseNow(code StatusCode) bool {
 	if !c.wl.tryLock(lockFrame) {
 		return false
 	}
 	n := 0
-	if !c.wclosed && c.outLen == 0 {
-		bp := getWriteBuf()
-		f := c.frameHeader(opClose, 0, true, append((*bp)[:maxHeaderSize], p...))
-		switch n = c.writeNow(f); {
-		case n == len(f):
+	if !c.wclosed && c.outLen == 0 && !c.client {
+		// A server's frame, unmasked, made here on the stack rather
+		// than in a pooled buffer through frameHeader: fewer calls and
+		// smaller frames at the bottom of the handler's stack.
+		f := [4]byte{0x80 | byte(opClose), 2, byte(code >> 8), byte(code)}
+		if code == StatusNoStatusRcvd {
+			f[1] = 0 // the peer's close had no code: neither has the answer
+		}
+		frame := f[:2+f[1]]
+		switch n = c.writeNow(frame); {
+		case n == len(frame):
 			c.noteWritten(opClose)
 		case n > 0:
-			// The socket took part of it: the rest, within the close
-			// timeout, before anything else.
-			ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
-			c.wdl.arm(c, ctx)
-			m, err := c.send(f[n:], false)
-			c.logDropped("answering a close frame", c.writeError(ctx, int64(n+m), err, opClose))
-			cancel()
+			c.answerCloseRest(frame[n:], n)
 		}
-		putWriteBuf(bp)
 	}
 	c.unlock(lockFrame)
 	return n > 0
 }
+
+// answerCloseRest writes rest, what the socket did not take of the close
+// frame after written bytes, within the close timeout. The caller holds the
+// frame lock.
+//
+//go:noinline
+func (c *Conn) answerCloseRest(rest []byte, written int) {
+	bp := getWriteBuf()
+	b := append((*bp)[:0], rest...) // a copy: the frame stays on the caller's stack
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+	c.wdl.arm(c, ctx)
+	m, err := c.send(b, false)
+	c.logDropped("answering a close frame", c.writeError(ctx, int64(written+m), err, opClose))
+	cancel()
+	putWriteBuf(bp)
+}
+
+// errNormalClosure is CloseError{Code: StatusNormalClosure} as an error.
+var errNormalClosure error = CloseError{Code: StatusNormalClosure}
 
 // writePong answers a ping. A connection already closed is not an error of
 // the read that handles the ping.
