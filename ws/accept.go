@@ -370,6 +370,16 @@ func appendUpgrade(b []byte, hs *handshakeResult, h http.Header) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAcceptKey(b, hs.key)
 	b = append(b, "\r\n"...)
+	return appendUpgradeRest(b, hs, h)
+}
+
+// appendUpgradeRest appends the rest of appendUpgrade's answer, after
+// Sec-WebSocket-Accept. Apart so that its frame is not under the SHA-1 of
+// the key: Serve's handshake then stays within its goroutine's first 2 KiB
+// stack.
+//
+//go:noinline
+func appendUpgradeRest(b []byte, hs *handshakeResult, h http.Header) []byte {
 	if hs.proto != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
 		b = append(b, hs.proto...)

@@ -135,13 +135,19 @@ func (s *Server) unpend(nc net.Conn) bool {
 // serveConn runs the handshake of a connection Serve accepted, and then
 // its handler in a goroutine of its own, as ServeHTTP does: the handler's
 // goroutine starts with a small stack that the handshake has not grown.
+// The handshake's own goroutine is kept within its first 2 KiB stack too
+// where it can be: a stack that outgrows it is copied into a larger one,
+// which costs more instructions than the rest of the handshake's Go code
+// (counted with callgrind on the benchmark's handshake storm). So what is
+// rare (a refusal, a failure, a panic) and what is large (the Conn's
+// construction) are functions of their own, whose frames are on the stack
+// only while they run, and the request and the handshake's result live in
+// q rather than in this frame.
 func (s *Server) serveConn(nc net.Conn) {
 	q := getUpgradeRead()
 	defer q.release()
 	nc.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	var (
-		hq      hsRequest
-		hs      handshakeResult
 		w       *rawResponseWriter
 		err     error
 		refused bool
@@ -149,68 +155,20 @@ func (s *Server) serveConn(nc net.Conn) {
 	if err = q.read(nc, DefaultMaxHeaderBytes); err != nil {
 		var herr *HandshakeError
 		if !errors.As(err, &herr) {
-			// The connection failed or ended before its request did
-			// (a TLS handshake, a timeout): nothing to answer.
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.stats.handshakeTimeouts.Add(1)
-			}
-			s.unpend(nc)
-			nc.Close()
-			s.handlers.Done()
-			s.log.Debug("ws: reading the handshake request", "remote", nc.RemoteAddr(), "err", err)
+			s.readFailed(nc, err)
 			return
 		}
 		s.stats.refused(herr.Status) // 431, which net/http answers before a handler
-	} else {
-		// With Admit or SelectSubprotocol the request is also an
-		// *http.Request.
-		needed := s.opts.Admit != nil || s.opts.SelectSubprotocol != nil
-		var herr *HandshakeError
-		if hq, herr = q.parse(); herr == nil && needed {
-			hq.r, herr = q.httpRequest(&hq, nc)
-			w = &rawResponseWriter{}
-		}
-		if herr != nil {
-			err = herr
-			s.stats.refused(herr.Status) // what net/http refuses before a handler
-		} else if hs, err = s.handshakeRecovered(&hq, w); err != nil {
-			refused = hs.refused
-		}
-	}
-	if p, ok := err.(*handshakePanic); ok {
-		// As net/http does with a handler's panic: logged, and the
-		// connection closed without an answer.
-		if p.v != http.ErrAbortHandler {
-			s.log.Error("ws: panic serving a handshake", "remote", nc.RemoteAddr(), "panic", p.v, "stack", string(p.stack))
-		}
-		s.unpend(nc)
-		nc.Close()
-		s.handlers.Done()
-		return
-	}
-	var h http.Header
-	if w != nil {
-		h = w.h
+	} else if w, err = s.parseRaw(nc, q); err == nil {
+		refused, err = s.handshakeRaw(q, w)
 	}
 	if err != nil {
-		status, reason := refusal(err)
-		var name, value string
-		if !refused {
-			name, value = refusalHeader(status)
-		}
-		q.out = appendRefusal(q.out[:0], status, reason, name, value, h)
-		s.refuse(nc, q)
-		s.handlers.Done()
-		s.failed(nc.RemoteAddr(), refused, err)
+		s.refuseRaw(nc, q, w, err, refused)
 		return
 	}
-	q.out = appendUpgrade(q.out[:0], &hs, h)
+	q.out = appendUpgrade(q.out[:0], &q.hs, w.header())
 	if _, err := nc.Write(q.out); err != nil {
-		s.unpend(nc)
-		nc.Close()
-		s.handlers.Done()
-		s.stats.upgraded(err)
-		s.failed(nc.RemoteAddr(), false, err)
+		s.upgradeFailed(nc, err)
 		return
 	}
 	nc.SetDeadline(time.Time{})
@@ -223,17 +181,97 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	s.stats.upgraded(nil)
-	cfg := s.opts.connConfig()
-	cfg.ownSocket = true
-	cfg.shared = &s.shared
-	c := newConn(nc, false, hs.proto, cfg, hs.deflateState(&s.opts), q.buf[q.end:q.n])
-	ctx := hs.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	c, ctx := s.newServedConn(nc, q)
 	if p := s.open(c, ctx); p != nil {
 		go s.serve(p)
 	}
+}
+
+// parseRaw parses the request that q read into q.hq. With Admit or
+// SelectSubprotocol set it also makes the request's *http.Request, and the
+// ResponseWriter that keeps Admit's headers, which it returns.
+//
+//go:noinline
+func (s *Server) parseRaw(nc net.Conn, q *upgradeRead) (*rawResponseWriter, error) {
+	var w *rawResponseWriter
+	var herr *HandshakeError
+	if q.hq, herr = q.parse(); herr == nil && (s.opts.Admit != nil || s.opts.SelectSubprotocol != nil) {
+		q.hq.r, herr = q.httpRequest(&q.hq, nc)
+		w = &rawResponseWriter{}
+	}
+	if herr != nil {
+		s.stats.refused(herr.Status) // what net/http refuses before a handler
+		return w, herr
+	}
+	return w, nil
+}
+
+// readFailed ends a connection that failed or ended before its request did
+// (a TLS handshake, a timeout): there is nothing to answer.
+//
+//go:noinline
+func (s *Server) readFailed(nc net.Conn, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.stats.handshakeTimeouts.Add(1)
+	}
+	s.unpend(nc)
+	nc.Close()
+	s.handlers.Done()
+	s.log.Debug("ws: reading the handshake request", "remote", nc.RemoteAddr(), "err", err)
+}
+
+// refuseRaw answers a request the handshake refused with err, or ends the
+// connection of one whose Admit or SelectSubprotocol panicked.
+//
+//go:noinline
+func (s *Server) refuseRaw(nc net.Conn, q *upgradeRead, w *rawResponseWriter, err error, refused bool) {
+	if p, ok := err.(*handshakePanic); ok {
+		// As net/http does with a handler's panic: logged, and the
+		// connection closed without an answer.
+		if p.v != http.ErrAbortHandler {
+			s.log.Error("ws: panic serving a handshake", "remote", nc.RemoteAddr(), "panic", p.v, "stack", string(p.stack))
+		}
+		s.unpend(nc)
+		nc.Close()
+		s.handlers.Done()
+		return
+	}
+	status, reason := refusal(err)
+	var name, value string
+	if !refused {
+		name, value = refusalHeader(status)
+	}
+	q.out = appendRefusal(q.out[:0], status, reason, name, value, w.header())
+	s.refuse(nc, q)
+	s.handlers.Done()
+	s.failed(nc.RemoteAddr(), refused, err)
+}
+
+// upgradeFailed ends a connection whose 101 could not be written.
+//
+//go:noinline
+func (s *Server) upgradeFailed(nc net.Conn, err error) {
+	s.unpend(nc)
+	nc.Close()
+	s.handlers.Done()
+	s.stats.upgraded(err)
+	s.failed(nc.RemoteAddr(), false, err)
+}
+
+// newServedConn makes the Conn of a connection Serve upgraded, and the
+// context its handler starts from.
+//
+//go:noinline
+func (s *Server) newServedConn(nc net.Conn, q *upgradeRead) (*Conn, context.Context) {
+	cfg := s.opts.connConfig()
+	cfg.ownSocket = true
+	cfg.shared = &s.shared
+	c := newConn(nc, false, q.hs.proto, cfg, q.hs.deflateState(&s.opts), q.buf[q.end:q.n])
+	ctx := q.hs.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return c, ctx
 }
 
 // handshakePanic is the error of a handshake whose Admit or
@@ -245,17 +283,22 @@ type handshakePanic struct {
 
 func (p *handshakePanic) Error() string { return fmt.Sprint("ws: panic serving a handshake: ", p.v) }
 
-// handshakeRecovered is handshake for Serve, whose goroutine net/http does
-// not watch: a panic of Admit or SelectSubprotocol comes back as a
-// *handshakePanic rather than ending the program.
-func (s *Server) handshakeRecovered(hq *hsRequest, w http.ResponseWriter) (hs handshakeResult, err error) {
+// handshakeRaw is handshake for Serve, on the request in q.hq, with the
+// result in q.hs; Serve's goroutine is not net/http's, which would recover
+// a panic of Admit or SelectSubprotocol: here it comes back as a
+// *handshakePanic rather than ending the program. refused reports that
+// Admit refused the request.
+//
+//go:noinline
+func (s *Server) handshakeRaw(q *upgradeRead, w *rawResponseWriter) (refused bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			stack := make([]byte, 64<<10)
-			hs, err = handshakeResult{}, &handshakePanic{v, stack[:runtime.Stack(stack, false)]}
+			q.hs, refused, err = handshakeResult{}, false, &handshakePanic{v, stack[:runtime.Stack(stack, false)]}
 		}
 	}()
-	return handshake(hq, w, &s.opts, &s.stats)
+	q.hs, err = handshake(&q.hq, w, &s.opts, &s.stats) // w is used only with Admit, which has made it
+	return q.hs.refused, err
 }
 
 // refuseLinger bounds how long a refused connection is read after its
@@ -290,6 +333,14 @@ func (s *Server) refuse(nc net.Conn, q *upgradeRead) {
 // keeps the headers Admit sets, which go out with the answer. Admit must not
 // write: Write fails, WriteHeader is ignored.
 type rawResponseWriter struct{ h http.Header }
+
+// header returns the headers Admit set, if w is not nil.
+func (w *rawResponseWriter) header() http.Header {
+	if w == nil {
+		return nil
+	}
+	return w.h
+}
 
 func (w *rawResponseWriter) Header() http.Header {
 	if w.h == nil {

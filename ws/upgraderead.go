@@ -38,6 +38,11 @@ type upgradeRead struct {
 	fields  []rawField
 	scratch []string // values' answer
 	out     []byte   // the response
+
+	// Serve's handshake: the request parsed, and the handshake's result
+	// (here rather than in serveConn's frame).
+	hq hsRequest
+	hs handshakeResult
 }
 
 // rawField is a header line: a name (a token) and a value (trimmed).
