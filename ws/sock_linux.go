@@ -385,8 +385,7 @@ func socketReadv(fd uintptr, a, b []byte) (n int, ready bool, err error) {
 // the receive buffer to fit n and bounds n by it, so the mark is always
 // reached.
 func setSocketLowat(fd uintptr, n int) {
-	v := int32(n)
-	syscall.Syscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0)
+	syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
 }
 
 // socketWrite writes p to the non-blocking socket fd. ready is false when
