@@ -5,7 +5,6 @@ import (
 	"compress/flate"
 	"context"
 	"testing"
-	"time"
 
 	"github.com/wesos/wesos"
 )
@@ -305,13 +304,8 @@ func TestDeflatePassThroughStats(t *testing.T) {
 	}
 	// The relay counts a message once it is written, maybe after the
 	// peer read it: wait for the count, within the test's deadline.
-	deadline := time.Now().Add(testTimeout)
-	st := srv.Stats()
-	for st.MessagesOut < n && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-		st = srv.Stats()
-	}
-	if st.MessagesIn != n || st.MessagesOut != n || st.BytesIn != wire || st.BytesOut != wire {
+	waitFor(t, "the relay's count", func() bool { return srv.Stats().MessagesOut >= n })
+	if st := srv.Stats(); st.MessagesIn != n || st.MessagesOut != n || st.BytesIn != wire || st.BytesOut != wire {
 		t.Fatalf("stats %+v, want %d messages and %d bytes each way", st, n, wire)
 	}
 }
