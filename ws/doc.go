@@ -202,9 +202,10 @@
 // Conn owns, writes make the system call themselves) so that a handler
 // that echoes, like wesos.Pipe(ctx, c, c), stays within its goroutine's
 // first 2 KiB stack: a stack that grew is never shrunk while its goroutine
-// waits. At 10,000 idle connections, heap and stacks came to about 4.1 KiB
-// per connection through ServeHTTP and 3.7 KiB through Serve (bench/RESULTS.md,
-// cd bench && ./run.sh -only idle), before the Conn and that record shrank.
+// waits. At 10,000 idle connections, heap and stacks came to about 3.8 KiB
+// per connection through ServeHTTP and 3.4 KiB through Serve, and the
+// process's RSS grew by 7.0 and 4.2 KiB per connection (bench/RESULTS.md,
+// cd bench && ./run.sh -only idle).
 //
 // # HTTP/2
 //
