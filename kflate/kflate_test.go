@@ -106,6 +106,18 @@ func echoPair(tb testing.TB, server, client ws.Flate, takeover bool) (*ws.Conn, 
 	return c, wire
 }
 
+// readEcho reads the echo of message i, msg, and checks it.
+func readEcho(ctx context.Context, t *testing.T, c *ws.Conn, i int, msg []byte) {
+	t.Helper()
+	_, got, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("message %d: %v", i, err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("message %d: echo of %d bytes differs from the %d sent", i, len(got), len(msg))
+	}
+}
+
 // TestInterop echoes messages between every pair of implementations, with
 // and without context takeover: whole messages, streamed ones of several
 // frames, empty, incompressible and large ones. The bytes on the wire show
@@ -143,13 +155,7 @@ func TestInterop(t *testing.T) {
 						} else if err := c.Write(ctx, ws.Binary, msg); err != nil {
 							t.Fatal(err)
 						}
-						_, got, err := c.Read(ctx)
-						if err != nil {
-							t.Fatalf("message %d: %v", i, err)
-						}
-						if !bytes.Equal(got, msg) {
-							t.Fatalf("message %d: echo of %d bytes differs from the %d sent", i, len(got), len(msg))
-						}
+						readEcho(ctx, t, c, i, msg)
 					}
 					if n := wire.Load(); n > text/2 {
 						t.Fatalf("the client read %d bytes for %d bytes of messages: not compressed", n, text)
@@ -262,13 +268,7 @@ func TestPassThrough(t *testing.T) {
 					if err := c.Write(ctx, ws.Text, msg); err != nil {
 						t.Fatal(err)
 					}
-					_, got, err := c.Read(ctx)
-					if err != nil {
-						t.Fatalf("message %d: %v", i, err)
-					}
-					if !bytes.Equal(got, msg) {
-						t.Fatalf("message %d: echo of %d bytes differs from the %d sent", i, len(got), len(msg))
-					}
+					readEcho(ctx, t, c, i, msg)
 				}
 				if n := sf.writers.Load(); n != 0 {
 					t.Fatalf("the server made %d compressors: it compressed the echoes again", n)
