@@ -419,10 +419,9 @@ func (f *fan) send(ctx context.Context, msg Message, skip *Conn) error {
 	// compressed bytes taken.
 	pre, preN, preErr := false, 0, error(nil)
 	if mr, ok := body.(*messageReader); ok && enc.wantZ {
-		rp := getRelayBuf()
-		defer putRelayBuf(rp)
-		zn, ok, err := mr.takeCompressed((*rp)[maxHeaderSize:], fanReceiver)
+		rp, zn, ok, err := mr.takeCompressed(fanReceiver)
 		if ok {
+			defer putRelayBuf(rp)
 			defer mr.dropCompressed() // before the buffer goes back
 			if err != nil {
 				return err // nothing went out

@@ -290,26 +290,29 @@ func (r *messageReader) readAhead() error {
 	return err
 }
 
-// takeCompressed reads the compressed payload of r's message into raw,
-// without decompressing it, if the message is compressed, still unread,
-// of one frame that fits raw, and decodable as it is by the peer of a
-// connection whose compression is to (deflateState.passes). ok reports
-// whether it did (or failed trying: err). The payload is then decompressed from raw by the reads
-// that follow, which check it as they would have checked the frame: the
-// caller keeps raw untouched until the message is read to its end, or
-// calls dropCompressed first.
-func (r *messageReader) takeCompressed(raw []byte, to *deflateState) (n int, ok bool, err error) {
+// takeCompressed reads the compressed payload of r's message, without
+// decompressing it, into a relay buffer that it borrows (bp; from maxHeaderSize
+// on, room is left for a frame header), if the message is compressed, still
+// unread, of one frame that fits the buffer, and decodable as it is by the
+// peer of a connection whose compression is to (deflateState.passes). ok
+// reports whether it did (or failed trying: err); only then is there a
+// buffer, which the caller returns (putRelayBuf) after dropCompressed. The
+// payload is then decompressed from the buffer by the reads that follow,
+// which check it as they would have checked the frame.
+func (r *messageReader) takeCompressed(to *deflateState) (bp *[]byte, n int, ok bool, err error) {
 	c := r.c
 	if r.stale() {
-		return 0, false, nil
+		return nil, 0, false, nil
 	}
 	c.readMu.Lock()
 	defer c.unlockRead()
 	if r.stale() || c.readErr != nil || !c.msgOpen || !c.msgCompressed || c.msgBroken ||
 		!c.frame.fin || c.frameLeft != c.frame.length || c.msgLen != c.frame.length ||
-		c.frameLeft > int64(len(raw)) || c.deflate.msgOut != 0 || c.deflate.held || !to.passes(c.deflate) {
-		return 0, false, nil
+		c.frameLeft > relayBufSize-maxHeaderSize || c.deflate.msgOut != 0 || c.deflate.held || !to.passes(c.deflate) {
+		return nil, 0, false, nil
 	}
+	bp = getRelayBuf()
+	raw := (*bp)[maxHeaderSize:]
 	want := int(c.frameLeft)
 	for n < want {
 		m, err := c.readPayload(raw[n:want], want-n)
@@ -322,11 +325,11 @@ func (r *messageReader) takeCompressed(raw []byte, to *deflateState) (n int, ok 
 				// the rest of the frame (skipBroken).
 				c.msgBroken = true
 			}
-			return n, true, c.readError(err)
+			return bp, n, true, c.readError(err)
 		}
 	}
 	c.deflate.src.pending = raw[:n]
-	return n, true, nil
+	return bp, n, true, nil
 }
 
 // dropCompressed lets go of the buffer takeCompressed read into: a message

@@ -324,13 +324,11 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 //
 //go:noinline
 func (w *messageWriter) passThrough(mr *messageReader) (int64, bool, error) {
-	bp := getRelayBuf()
-	buf := *bp
-	n, ok, err := mr.takeCompressed(buf[maxHeaderSize:], w.c.deflate)
+	bp, n, ok, err := mr.takeCompressed(w.c.deflate)
 	if !ok {
-		putRelayBuf(bp)
 		return 0, false, nil
 	}
+	buf := *bp
 	sp := getWriteBuf()
 	var total int64
 	var plain []byte
