@@ -141,6 +141,23 @@ func TestDeflatePassThrough(t *testing.T) {
 		pass  bool // the message may pass as it came (to the first receiver)
 	}
 	recv := func(raw *rawConn, takeover bool) *ptReceiver { return &ptReceiver{raw: raw, takeover: takeover} }
+	type end func(t *testing.T) (*Conn, *rawConn)
+	srv := func(takeover bool, offer string) end {
+		return func(t *testing.T) (*Conn, *rawConn) { return ptServer(t, takeover, offer) }
+	}
+	cli := func(takeover bool, answer string) end {
+		return func(t *testing.T) (*Conn, *rawConn) { return ptClient(t, takeover, answer) }
+	}
+	// relay: what the raw peer of in sends, in relays to out, whose raw
+	// peer receives it (and keeps context if takeover).
+	relay := func(in, out end, takeover bool) func(t *testing.T) (*rawConn, []*ptReceiver) {
+		return func(t *testing.T) (*rawConn, []*ptReceiver) {
+			a, from := in(t)
+			b, to := out(t)
+			ptRelay(t, b, a)
+			return from, []*ptReceiver{recv(to, takeover)}
+		}
+	}
 	tops := []topology{
 		{"echo/server", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
 			c, raw := ptServer(t, false, ptNoCtx)
@@ -152,42 +169,12 @@ func TestDeflatePassThrough(t *testing.T) {
 			ptRelay(t, c, c)
 			return raw, []*ptReceiver{recv(raw, false)}
 		}, true},
-		{"server-to-client", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			a, from := ptServer(t, false, ptNoCtx)
-			b, to := ptClient(t, false, ptNoCtx)
-			ptRelay(t, b, a)
-			return from, []*ptReceiver{recv(to, false)}
-		}, true},
-		{"client-window-10-to-server", flate.HuffmanOnly, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			a, from := ptClient(t, false, ptNoCtx+"; server_max_window_bits=10")
-			b, to := ptServer(t, false, ptNoCtx)
-			ptRelay(t, b, a)
-			return from, []*ptReceiver{recv(to, false)}
-		}, true},
-		{"client-window-12-to-server-window-10", flate.HuffmanOnly, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			a, from := ptClient(t, false, ptNoCtx+"; server_max_window_bits=12")
-			b, to := ptServer(t, false, ptNoCtx+"; server_max_window_bits=10")
-			ptRelay(t, b, a)
-			return from, []*ptReceiver{recv(to, false)}
-		}, false},
-		{"server-to-window-10", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			a, from := ptServer(t, false, ptNoCtx)
-			b, to := ptServer(t, false, ptNoCtx+"; server_max_window_bits=10")
-			ptRelay(t, b, a)
-			return from, []*ptReceiver{recv(to, false)}
-		}, false},
-		{"takeover-in", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			a, from := ptServer(t, true, ptTakeover)
-			b, to := ptServer(t, false, ptNoCtx)
-			ptRelay(t, b, a)
-			return from, []*ptReceiver{recv(to, false)}
-		}, false},
-		{"takeover-out", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			a, from := ptServer(t, false, ptNoCtx)
-			b, to := ptServer(t, true, ptTakeover)
-			ptRelay(t, b, a)
-			return from, []*ptReceiver{recv(to, true)}
-		}, false},
+		{"server-to-client", flate.BestCompression, relay(srv(false, ptNoCtx), cli(false, ptNoCtx), false), true},
+		{"client-window-10-to-server", flate.HuffmanOnly, relay(cli(false, ptNoCtx+"; server_max_window_bits=10"), srv(false, ptNoCtx), false), true},
+		{"client-window-12-to-server-window-10", flate.HuffmanOnly, relay(cli(false, ptNoCtx+"; server_max_window_bits=12"), srv(false, ptNoCtx+"; server_max_window_bits=10"), false), false},
+		{"server-to-window-10", flate.BestCompression, relay(srv(false, ptNoCtx), srv(false, ptNoCtx+"; server_max_window_bits=10"), false), false},
+		{"takeover-in", flate.BestCompression, relay(srv(true, ptTakeover), srv(false, ptNoCtx), false), false},
+		{"takeover-out", flate.BestCompression, relay(srv(false, ptNoCtx), srv(true, ptTakeover), true), false},
 		{"takeover-both", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
 			c, raw := ptServer(t, true, ptTakeover)
 			ptRelay(t, c, c)
