@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"context"
 	"errors"
 	"io"
 	"slices"
@@ -42,17 +41,7 @@ func TestDeflateFlateSeam(t *testing.T) {
 			// The echo reads each message whole and writes it anew, so
 			// that the server compresses it (a relayed Body would pass
 			// its compressed bytes through).
-			srv := NewServer(func(ctx context.Context, c *Conn) error {
-				for {
-					typ, p, err := c.Read(ctx)
-					if err != nil {
-						return err
-					}
-					if err := c.Write(ctx, typ, p); err != nil {
-						return err
-					}
-				}
-			}, &AcceptOptions{Compression: &CompressionOptions{Flate: sf, ContextTakeover: takeover}})
+			srv := NewServer(echo, &AcceptOptions{Compression: &CompressionOptions{Flate: sf, ContextTakeover: takeover}})
 			url := "ws://" + dflHTTPServer(t, srv)
 			ctx := testCtx(t)
 			c, _, err := Dial(ctx, url, &DialOptions{Compression: &CompressionOptions{Flate: cf, ContextTakeover: takeover}})

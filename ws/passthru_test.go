@@ -158,28 +158,24 @@ func TestDeflatePassThrough(t *testing.T) {
 			return from, []*ptReceiver{recv(to, takeover)}
 		}
 	}
+	// echoOn: what the raw peer of e sends, e relays back to it.
+	echoOn := func(e end, takeover bool) func(t *testing.T) (*rawConn, []*ptReceiver) {
+		return func(t *testing.T) (*rawConn, []*ptReceiver) {
+			c, raw := e(t)
+			ptRelay(t, c, c)
+			return raw, []*ptReceiver{recv(raw, takeover)}
+		}
+	}
 	tops := []topology{
-		{"echo/server", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			c, raw := ptServer(t, false, ptNoCtx)
-			ptRelay(t, c, c)
-			return raw, []*ptReceiver{recv(raw, false)}
-		}, true},
-		{"echo/client", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			c, raw := ptClient(t, false, ptNoCtx)
-			ptRelay(t, c, c)
-			return raw, []*ptReceiver{recv(raw, false)}
-		}, true},
+		{"echo/server", flate.BestCompression, echoOn(srv(false, ptNoCtx), false), true},
+		{"echo/client", flate.BestCompression, echoOn(cli(false, ptNoCtx), false), true},
 		{"server-to-client", flate.BestCompression, relay(srv(false, ptNoCtx), cli(false, ptNoCtx), false), true},
 		{"client-window-10-to-server", flate.HuffmanOnly, relay(cli(false, ptNoCtx+"; server_max_window_bits=10"), srv(false, ptNoCtx), false), true},
 		{"client-window-12-to-server-window-10", flate.HuffmanOnly, relay(cli(false, ptNoCtx+"; server_max_window_bits=12"), srv(false, ptNoCtx+"; server_max_window_bits=10"), false), false},
 		{"server-to-window-10", flate.BestCompression, relay(srv(false, ptNoCtx), srv(false, ptNoCtx+"; server_max_window_bits=10"), false), false},
 		{"takeover-in", flate.BestCompression, relay(srv(true, ptTakeover), srv(false, ptNoCtx), false), false},
 		{"takeover-out", flate.BestCompression, relay(srv(false, ptNoCtx), srv(true, ptTakeover), true), false},
-		{"takeover-both", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
-			c, raw := ptServer(t, true, ptTakeover)
-			ptRelay(t, c, c)
-			return raw, []*ptReceiver{recv(raw, true)}
-		}, false},
+		{"takeover-both", flate.BestCompression, echoOn(srv(true, ptTakeover), true), false},
 		{"group", flate.BestCompression, func(t *testing.T) (*rawConn, []*ptReceiver) {
 			a, from := ptServer(t, false, ptNoCtx)
 			b, to := ptServer(t, false, ptNoCtx)
