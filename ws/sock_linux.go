@@ -340,18 +340,42 @@ func plainSocket(nc net.Conn) (syscall.Conn, bool) {
 // poller. n == 0 with a nil error is the end of the stream.
 func socketRead(fd uintptr, p []byte) (n int, ready bool, err error) {
 	for {
-		n, err = syscall.Read(int(fd), p)
-		if err != syscall.EINTR {
-			break
+		r, e := sockCall(syscall.SYS_READ, fd, p)
+		switch e {
+		case 0:
+			return r, true, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, false, nil
 		}
+		return 0, true, e
 	}
-	if err == syscall.EAGAIN {
-		return 0, false, nil
+}
+
+// maxRawCall is the most a read or write of the socket moves with a raw
+// system call (sockCall). On a non-blocking socket neither waits, and
+// up to this many bytes the call is short (a few microseconds on
+// loopback, where a write also delivers to the receiver): too short for
+// the runtime to hand the goroutine's P to another thread meanwhile, which
+// is all that telling it of the call (entersyscall, exitsyscall) would
+// allow, at about 250 instructions a call. Larger calls tell it, so that
+// a long copy never holds the P.
+const maxRawCall = 16 << 10
+
+// sockCall makes the read or write system call trap on fd with p: a raw
+// one for up to maxRawCall bytes, else one the runtime is told of. It
+// returns the count and the errno (0 on success).
+func sockCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+	ptr, n := uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))
+	var r uintptr
+	var e syscall.Errno
+	if len(p) <= maxRawCall {
+		r, _, e = syscall.RawSyscall(trap, fd, ptr, n)
+	} else {
+		r, _, e = syscall.Syscall(trap, fd, ptr, n)
 	}
-	if err != nil {
-		n = 0
-	}
-	return n, true, err
+	return int(r), e
 }
 
 // socketReadv is socketRead into a then, once a is full, b: one system
@@ -393,10 +417,10 @@ func setSocketLowat(fd uintptr, n int) {
 // poller. A short write is not an error; the caller writes the rest.
 func socketWrite(fd uintptr, p []byte) (n int, ready bool, err error) {
 	for {
-		r, _, e := syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		r, e := sockCall(syscall.SYS_WRITE, fd, p)
 		switch e {
 		case 0:
-			return int(r), true, nil
+			return r, true, nil
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
