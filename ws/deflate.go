@@ -52,6 +52,9 @@ type CompressionOptions struct {
 	// struct without fields; a value that is not gets pools of its own per
 	// connection). Each distinct value keeps its pools for the life of the
 	// program: reuse one value rather than make a new pointer per Dial.
+	// A relayed message that keeps its compressed bytes (see
+	// ContextTakeover) is checked by the package's own decoder first;
+	// only what that decoder leaves undecided is read with Flate.
 	Flate Flate
 }
 

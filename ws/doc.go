@@ -166,7 +166,13 @@
 // decompresses it, into a scratch buffer, to check it as a read would (the
 // read limit, UTF-8 in text, the deflate data: 1009 and 1007 as usual,
 // and nothing of a bad message goes out), but does not compress it again,
-// which is most of the work. A message under the threshold goes out
+// which is most of the work. It decompresses it with a decoder of its own,
+// whole in memory, which for a 64 KiB JSON message runs about 1.45 times
+// fewer instructions than compress/flate's streaming decompressor and
+// allocates nothing (BenchmarkInflate); what that decoder does not accept
+// (a corrupt message, one over the read limit, one that is not UTF-8, a
+// stream with an unusual end), the configured Flate reads again and
+// decides, as for any other message. A message under the threshold goes out
 // uncompressed, and a Group's or Server's members that negotiated no
 // compression get it uncompressed, as any other. Other messages are
 // decompressed and compressed anew.

@@ -332,6 +332,41 @@ func (r *messageReader) takeCompressed(to *deflateState) (bp *[]byte, n int, ok 
 	return bp, n, true, nil
 }
 
+// inflateTaken checks the message whose n compressed bytes takeCompressed
+// took, still unread, with f (inflate.go) instead of reading it: if f
+// decides it, the message is read and done, and inflateTaken returns its
+// size and, if it fits a write buffer, its bytes, from plain[maxHeaderSize:]
+// (room for a frame header is left before them). ok is false if f left it
+// to the reads to decide; the message is then as it was.
+func (r *messageReader) inflateTaken(f *inflater, n int) (total int64, plain []byte, ok bool) {
+	c := r.c
+	if r.stale() {
+		return 0, nil, false
+	}
+	c.readMu.Lock()
+	defer c.unlockRead()
+	if r.stale() || c.readErr != nil || !c.msgOpen || c.msgBroken || c.deflate.infl != nil ||
+		c.deflate.msgOut != 0 || c.deflate.held || len(c.deflate.src.pending) != n {
+		return 0, nil, false
+	}
+	var v *utf8Validator
+	if c.msgText {
+		v = &c.utf8
+	}
+	total, whole, ok := f.inflate(c.deflate.src.pending, c.readLimit.Load(), v)
+	if !ok {
+		c.utf8.reset() // as beginMessage left it
+		return 0, nil, false
+	}
+	c.deflate.src.pending = nil
+	c.deflate.msgOut = total
+	c.endMessage() // io.EOF: the UTF-8 it checks is complete
+	if whole && total <= writeBufSize-maxHeaderSize {
+		plain = f.buf[:maxHeaderSize+total]
+	}
+	return total, plain, true
+}
+
 // dropCompressed lets go of the buffer takeCompressed read into: a message
 // not read to its end by then is abandoned.
 func (r *messageReader) dropCompressed() {
@@ -457,6 +492,13 @@ func (c *Conn) skipBroken() error {
 func (c *Conn) readInflated(p []byte) (int, error) {
 	if c.msgBroken {
 		return 0, errMessageBroken
+	}
+	if c.deflate.infl == nil {
+		infl, err := c.deflate.decompressor(&c.deflate.src)
+		if err != nil {
+			return 0, &ProtocolError{StatusInternalError, "decompressor: " + err.Error()}
+		}
+		c.deflate.infl = infl
 	}
 	limit := c.readLimit.Load()
 	if limit >= 0 && int64(len(p)) > limit-c.deflate.msgOut+1 {
@@ -631,11 +673,9 @@ func (c *Conn) beginMessage(h header) error {
 		c.deflate.src.tail = len(deflateTail)
 		c.deflate.src.err, c.deflate.src.cut = nil, false
 		c.deflate.src.pending = nil
-		infl, err := c.deflate.decompressor(&c.deflate.src)
-		if err != nil {
-			return &ProtocolError{StatusInternalError, "decompressor: " + err.Error()}
-		}
-		c.deflate.infl = infl
+		// The decompressor is taken at the first read (readInflated):
+		// a message that passes through, checked by inflateTaken,
+		// needs none.
 	}
 	return c.continueMessage(h)
 }

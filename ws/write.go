@@ -317,7 +317,9 @@ func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
 // (deflateState.passes): as one final frame with RSV1 set and the same
 // payload. The message is decompressed only to check it, as a read would
 // (the read limit, UTF-8, the deflate data), into a scratch buffer, so
-// that compressing it again is saved. A message shorter than the
+// that compressing it again is saved: by the package's own decoder
+// (inflateTaken), which is faster than a streaming one, or, for what it
+// leaves undecided (an error above all), by the reads. A message shorter than the
 // threshold leaves uncompressed, as any other would, if the scratch
 // buffer held it whole. ok reports whether it relayed the message, or
 // failed trying with err (then nothing went out).
@@ -329,23 +331,34 @@ func (w *messageWriter) passThrough(mr *messageReader) (int64, bool, error) {
 		return 0, false, nil
 	}
 	buf := *bp
-	sp := getWriteBuf()
+	var sp *[]byte
 	var total int64
-	var plain []byte
+	var plain []byte // with room for a frame header before it
+	f := getInflater()
 	if err == nil {
-		total, plain, err = drainMessage(mr, (*sp)[maxHeaderSize:])
+		var done bool
+		if total, plain, done = mr.inflateTaken(f, n); !done {
+			sp = getWriteBuf()
+			total, plain, err = drainMessage(mr, (*sp)[maxHeaderSize:])
+			if plain != nil {
+				plain = (*sp)[:maxHeaderSize+len(plain)]
+			}
+		}
 	}
 	mr.dropCompressed()
 	if err == nil {
 		frame, rsv := buf[:maxHeaderSize+n], byte(bitRSV1)
-		if plain != nil && !w.c.deflate.compresses(len(plain)) {
-			frame, rsv = (*sp)[:maxHeaderSize+len(plain)], 0
+		if plain != nil && !w.c.deflate.compresses(len(plain)-maxHeaderSize) {
+			frame, rsv = plain, 0
 		}
 		if err = w.c.writeFrameBuf(w.ctx, w.op, rsv, true, frame); err == nil {
 			w.sent, w.done = true, true
 		}
 	}
-	putWriteBuf(sp)
+	if sp != nil {
+		putWriteBuf(sp)
+	}
+	putInflater(f)
 	putRelayBuf(bp)
 	return total, true, err
 }
