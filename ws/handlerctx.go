@@ -37,6 +37,15 @@ func newHandlerCtx(parent context.Context, c *Conn) *handlerCtx {
 	// Serve's Background, without Admit, has no cancellation to remove.
 	// (Not parent.Done() == nil: a cancelCtx makes its channel when
 	// asked, and an idle connection would keep it.)
+	//
+	// Through ServeHTTP, parent is the request's context, and its values
+	// (ConnContext's, a middleware's) can only be reached through its
+	// parents: keeping them keeps net/http's chain under them, the
+	// request's and the connection's cancelCtx, the latter's channel and
+	// the local address's valueCtx, about 330 B of an idle connection's
+	// 1.8 KB of heap (a heap profile of 10,000 idle connections against
+	// Serve's). Nothing else of net/http stays: Hijack's bufio buffers and
+	// the request are garbage once ServeHTTP returns.
 	if parent != context.Background() {
 		parent = context.WithoutCancel(parent)
 	}

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,4 +98,42 @@ func waitChan(t *testing.T, ch <-chan struct{}) {
 	case <-time.After(testTimeout):
 		t.Fatal("timed out waiting for a context to end")
 	}
+}
+
+// TestHandlerContextKeepsMiddlewareValues checks that the handler's context
+// through ServeHTTP carries every value of the request's context, not only
+// net/http's own: one that http.Server.ConnContext put on the connection and
+// one that a middleware put on the request with WithContext. (Keeping them
+// is what keeps net/http's context chain alive for an idle connection.)
+func TestHandlerContextKeepsMiddlewareValues(t *testing.T) {
+	type connKey struct{}
+	type reqKey struct{}
+	got := make(chan [3]any, 1)
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		got <- [3]any{ctx.Value(connKey{}), ctx.Value(reqKey{}), ctx.Value(http.ServerContextKey)}
+		_, _, err := c.Read(ctx)
+		return err
+	}, nil)
+	middleware := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqKey{}, "request")))
+	})
+	hs := httptest.NewUnstartedServer(middleware)
+	hs.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, "connection")
+	}
+	hs.Start()
+	defer hs.Close()
+
+	a := rawUpgrade(t, strings.TrimPrefix(hs.URL, "http://"))
+	var v [3]any
+	select {
+	case v = <-got:
+	case <-time.After(testTimeout):
+		t.Fatal("the handler did not run")
+	}
+	if v[0] != "connection" || v[1] != "request" || v[2] == nil {
+		t.Errorf("handler ctx values: ConnContext's %v, the middleware's %v, net/http's server %v", v[0], v[1], v[2])
+	}
+	a.write(a.fs().close(StatusNormalClosure, ""))
+	waitFor(t, "the handler to end", func() bool { return srv.Len() == 0 })
 }
