@@ -161,7 +161,7 @@ type Conn struct {
 
 	// The small fields, packed together at the end: the Conn fits the
 	// 512-byte size class (TestConnSize).
-	closeOnce sync.Once
+	closeOnce onceClose
 	// The peer's close code (0: none yet; its reason is in connRare).
 	peerCloseCode uint16 // (closeMu; a close code is 16 bits on the wire)
 	client        bool
@@ -358,33 +358,65 @@ func (c *Conn) doneChan() <-chan struct{} {
 // any goroutine. (In a browser, which cannot drop a WebSocket, it asks the
 // browser to close with a close frame without a code, and returns.)
 func (c *Conn) CloseNow() error {
-	var err error
-	c.closeOnce.Do(func() {
-		c.closeMu.Lock()
-		if !c.closeSent {
-			// Ended without a close frame either way: nothing may
-			// be sent after this.
-			c.closeSent = true
-			c.cfg.stats.closed(StatusAbnormalClosure)
-		}
-		c.closeMu.Unlock()
-		err = c.closeSock()
-		if !c.closed.CompareAndSwap(nil, &closedChan) {
-			close(*c.closed.Load())
-		}
-		// Writers queued for a write lock give up (errClosed).
-		c.wl.abort(lockMsg)
-		c.wl.abort(lockFrame)
-		if r := c.rare.Load(); r != nil {
-			r.ka.stop()
-		}
-		// Drop the context watches, so a long-lived context does not
-		// keep a closed Conn alive.
-		c.rdl.disarm(c)
-		c.wdl.disarm(c)
-		c.leaveGroups()
-	})
+	if c.closeOnce.done.Load() {
+		return nil
+	}
+	return c.closeNow()
+}
+
+// closeNow is CloseNow's first call; a call made meanwhile waits for it
+// to finish. It is sync.Once.Do without the closure and Do's own frame:
+// a handler's stack is at its deepest when the peer's close frame closes
+// the socket (net's close and the poller's are under this frame), and two
+// frames less keep it within the goroutine's first 2 KiB stack.
+func (c *Conn) closeNow() error {
+	c.closeOnce.mu.Lock()
+	defer c.closeOnce.mu.Unlock()
+	if c.closeOnce.done.Load() {
+		return nil
+	}
+	// Done even if what follows panics, as sync.Once would have it.
+	defer c.closeOnce.done.Store(true)
+	c.closeMu.Lock()
+	if !c.closeSent {
+		// Ended without a close frame either way: nothing may
+		// be sent after this.
+		c.closeSent = true
+		c.cfg.stats.closed(StatusAbnormalClosure)
+	}
+	c.closeMu.Unlock()
+	err := c.closeSock()
+	c.closeRest()
 	return err
+}
+
+// closeRest is what closeNow does once the socket is closed: a function of
+// its own, so that closeNow's frame, under which the socket's close runs,
+// stays small.
+//
+//go:noinline
+func (c *Conn) closeRest() {
+	if !c.closed.CompareAndSwap(nil, &closedChan) {
+		close(*c.closed.Load())
+	}
+	// Writers queued for a write lock give up (errClosed).
+	c.wl.abort(lockMsg)
+	c.wl.abort(lockFrame)
+	if r := c.rare.Load(); r != nil {
+		r.ka.stop()
+	}
+	// Drop the context watches, so a long-lived context does not
+	// keep a closed Conn alive.
+	c.rdl.disarm(c)
+	c.wdl.disarm(c)
+	c.leaveGroups()
+}
+
+// onceClose is CloseNow's sync.Once, open: done is set once the first
+// call has closed the connection, and mu makes the calls meanwhile wait.
+type onceClose struct {
+	done atomic.Bool
+	mu   sync.Mutex
 }
 
 // Close performs the closing handshake: it sends a close frame with code and

@@ -747,6 +747,15 @@ func (c *Conn) nextDataFrame() (header, error) {
 		}
 		if h.op.isControl() {
 			if err := c.controlFrame(h, n); err != nil {
+				if c.peerCloseCode != 0 { // (written by this goroutine, in peerClose)
+					// The peer's close frame, answered: the
+					// connection ends here rather than in
+					// peerClose, three frames deeper, so that
+					// net's close and the poller's stay within
+					// the goroutine's first 2 KiB stack (see
+					// peerClose).
+					err = c.closeByPeer(err)
+				}
 				return header{}, err
 			}
 			continue
@@ -844,12 +853,13 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 }
 
 // peerClose acts on the peer's close frame: it answers it unless this end
-// sent its own first, closes the connection and returns the peer's
-// CloseError. It is the deepest call of a handler's read, so it and what
-// it calls keep small frames, the rare cases in functions of their own: a
-// goroutine's stack that outgrows its first 2 KiB is copied into a larger
-// one, which costs more instructions than the rest of the close (counted
-// with callgrind on Serve's handshake storm).
+// sent its own first, and returns the peer's CloseError, on which
+// nextDataFrame closes the connection. It is the deepest call of a
+// handler's read, so it and what it calls keep small frames, the rare
+// cases in functions of their own: a goroutine's stack that outgrows its
+// first 2 KiB is copied into a larger one, which costs more instructions
+// than the rest of the close (counted with callgrind on Serve's handshake
+// storm).
 //
 //go:noinline
 func (c *Conn) peerClose(payload []byte) error {
@@ -875,11 +885,21 @@ func (c *Conn) peerClose(payload []byte) error {
 	if echo && !c.answerCloseNow(ce.Code) {
 		c.answerClose(ce.Code)
 	}
-	c.CloseNow()
 	if ce.Code == StatusNormalClosure && ce.Reason == "" {
 		return errNormalClosure // the usual close, as an error without an allocation
 	}
 	return ce
+}
+
+// closeByPeer closes the connection once the peer's close frame is
+// answered, and returns err, the peer's CloseError. (Passed through, err
+// needs no room in nextDataFrame's frame during the call: that frame, under
+// which the answer's write runs, stays as small as it was without it.)
+//
+//go:noinline
+func (c *Conn) closeByPeer(err error) error {
+	c.CloseNow()
+	return err
 }
 
 // answerClose writes the close frame with code that answers the peer's,

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +67,28 @@ func TestDeflateHandlerStack(t *testing.T) {
 		if err != nil || string(got) != msg {
 			t.Fatalf("echo: %v (%d bytes)", err, len(got))
 		}
+	})
+}
+
+// TestPeerCloseHandlerStack: a handler whose connection the peer closed
+// (Pipe returns on its close frame, answered and the socket closed) still
+// has its first 2 KiB stack. Its goroutine is about to end, so a stack
+// grown there holds no memory, but growing it costs a copy of the stack
+// at every connection's close. The handler waits after Pipe returns, so
+// that the stack the close left is the one measured.
+func TestPeerCloseHandlerStack(t *testing.T) {
+	var ended atomic.Int64
+	srv := NewServer(func(ctx context.Context, c *Conn) error {
+		err := wesos.Pipe(ctx, c, c)
+		ended.Add(1)
+		<-ctx.Done() // Shutdown
+		return err
+	}, nil)
+	handlerStack(t, srv, 500, 3<<10, nil, func(raw *rawConn) {
+		want := ended.Load() + 1
+		raw.write(raw.fs().close(StatusNormalClosure, ""))
+		raw.expectClose(StatusNormalClosure)
+		waitFor(t, "the handler's Pipe to return", func() bool { return ended.Load() == want })
 	})
 }
 
