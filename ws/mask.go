@@ -27,18 +27,23 @@ func maskBytes(key [4]byte, pos int, b []byte) int {
 	k := uint64(k32)<<32 | uint64(k32)
 
 	// Every step below consumes a multiple of 4 bytes, so the key offset for
-	// the tail is still pos.
-	for len(b) >= 32 {
-		v0 := binary.LittleEndian.Uint64(b[0:8])
-		v1 := binary.LittleEndian.Uint64(b[8:16])
-		v2 := binary.LittleEndian.Uint64(b[16:24])
-		v3 := binary.LittleEndian.Uint64(b[24:32])
-		binary.LittleEndian.PutUint64(b[0:8], v0^k)
-		binary.LittleEndian.PutUint64(b[8:16], v1^k)
-		binary.LittleEndian.PutUint64(b[16:24], v2^k)
-		binary.LittleEndian.PutUint64(b[24:32], v3^k)
-		b = b[32:]
+	// the tail is still pos. The 64-byte blocks are indexed rather than
+	// resliced: advancing the slice costs a pointer clamp per step, and at
+	// 32 bytes a step that overhead made the loop about twice the
+	// instructions of the XORs themselves (cachegrind, 64 KiB echo).
+	blocks := len(b) &^ 63
+	for i := 0; i < blocks; i += 64 {
+		s := b[i : i+64 : i+64]
+		binary.LittleEndian.PutUint64(s[0:8], binary.LittleEndian.Uint64(s[0:8])^k)
+		binary.LittleEndian.PutUint64(s[8:16], binary.LittleEndian.Uint64(s[8:16])^k)
+		binary.LittleEndian.PutUint64(s[16:24], binary.LittleEndian.Uint64(s[16:24])^k)
+		binary.LittleEndian.PutUint64(s[24:32], binary.LittleEndian.Uint64(s[24:32])^k)
+		binary.LittleEndian.PutUint64(s[32:40], binary.LittleEndian.Uint64(s[32:40])^k)
+		binary.LittleEndian.PutUint64(s[40:48], binary.LittleEndian.Uint64(s[40:48])^k)
+		binary.LittleEndian.PutUint64(s[48:56], binary.LittleEndian.Uint64(s[48:56])^k)
+		binary.LittleEndian.PutUint64(s[56:64], binary.LittleEndian.Uint64(s[56:64])^k)
 	}
+	b = b[blocks:]
 	for len(b) >= 8 {
 		binary.LittleEndian.PutUint64(b[:8], binary.LittleEndian.Uint64(b[:8])^k)
 		b = b[8:]
