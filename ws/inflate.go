@@ -178,17 +178,29 @@ func inflBuild(table []uint32, primary uint, lens []uint8, payload []uint32) boo
 			offs[l]++
 		}
 	}
-	code, next, start, subBits, prefix := 0, psize, 0, uint(0), -1
-	for i := range n {
-		s := sorted[i]
-		l := uint(lens[s])
-		rev := int(bits.Reverse16(uint16(code)) >> (16 - l))
-		e := payload[s] | uint32(l)
-		if l <= primary {
-			for j := rev; j < psize; j += 1 << l {
-				table[j] = e
-			}
-		} else {
+	// The codes of up to primary bits: each length's are put in a
+	// table as long as they are, which is then doubled (its entries
+	// repeat for every value of the bits past the code) before the next
+	// length's go in. Copies, rather than a store per repeated entry, make
+	// the table of a small message's block cheap to build.
+	i, code, size := 0, 0, 1
+	for l := uint(1); l <= primary; l++ {
+		copy(table[size:2*size], table[:size])
+		size *= 2
+		for range count[l] {
+			s := sorted[i]
+			table[bits.Reverse16(uint16(code))>>(16-l)] = payload[s] | uint32(l)
+			code++
+			i++
+		}
+		code <<= 1
+	}
+	// Longer codes go in subtables, after the first table.
+	next, start, subBits, prefix := psize, 0, uint(0), -1
+	for l := primary + 1; l <= uint(maxLen); l++ {
+		for ; count[l] > 0; count[l]-- {
+			s := sorted[i]
+			rev := int(bits.Reverse16(uint16(code)) >> (16 - l))
 			if p := rev & (psize - 1); p != prefix {
 				// A subtable for the codes that start with p: as
 				// many index bits as the longest of them needs.
@@ -212,15 +224,14 @@ func inflBuild(table []uint32, primary uint, lens []uint8, payload []uint32) boo
 				}
 				table[p] = uint32(start)<<16 | uint32(sb)<<12 | inflSub<<8 | uint32(primary)
 			}
+			e := payload[s] | uint32(l)
 			for j := rev >> primary; j < 1<<subBits; j += 1 << (l - primary) {
 				table[start+j] = e
 			}
+			code++
+			i++
 		}
-		count[l]--
-		code++
-		if i+1 < n {
-			code <<= uint(lens[sorted[i+1]]) - l
-		}
+		code <<= 1
 	}
 	return true
 }
