@@ -404,8 +404,13 @@ func (f *inflater) inflate(in []byte, limit int64, v *utf8Validator) (total int6
 			src := op - dist
 			switch {
 			case dist >= 8:
-				for i := 0; i < length; i += 8 {
-					binary.LittleEndian.PutUint64(out[op+i:], binary.LittleEndian.Uint64(out[src+i:]))
+				// Eight bytes at a time, each read written already;
+				// most matches take two.
+				d, s := out[op:op+inflSlack], out[src:src+inflSlack]
+				binary.LittleEndian.PutUint64(d, binary.LittleEndian.Uint64(s))
+				binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(s[8:]))
+				for i := 16; i < length; i += 8 {
+					binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(s[i:]))
 				}
 			case dist == 1:
 				b := out[src]
