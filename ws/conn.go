@@ -365,29 +365,36 @@ func (c *Conn) CloseNow() error {
 }
 
 // closeNow is CloseNow's first call; a call made meanwhile waits for it
-// to finish. It is sync.Once.Do without the closure and Do's own frame:
-// a handler's stack is at its deepest when the peer's close frame closes
-// the socket (net's close and the poller's are under this frame), and two
-// frames less keep it within the goroutine's first 2 KiB stack.
+// to finish. It is sync.Once.Do without the closure, Do's frame and its
+// defers: a handler's stack is at its deepest when the peer's close frame
+// closes the socket (net's close and the poller's are under this frame),
+// and frames that small keep it within the goroutine's first 2 KiB stack.
+// (Nothing it calls panics, for which Do has its defers.)
 func (c *Conn) closeNow() error {
 	c.closeOnce.mu.Lock()
-	defer c.closeOnce.mu.Unlock()
 	if c.closeOnce.done.Load() {
+		c.closeOnce.mu.Unlock()
 		return nil
 	}
-	// Done even if what follows panics, as sync.Once would have it.
-	defer c.closeOnce.done.Store(true)
+	c.endSending()
+	err := c.closeSock()
+	c.closeRest()
+	c.closeOnce.done.Store(true)
+	c.closeOnce.mu.Unlock()
+	return err
+}
+
+// endSending notes, as the connection closes, that nothing may be sent on
+// it: if no close frame was sent, none will be.
+//
+//go:noinline
+func (c *Conn) endSending() {
 	c.closeMu.Lock()
 	if !c.closeSent {
-		// Ended without a close frame either way: nothing may
-		// be sent after this.
 		c.closeSent = true
 		c.cfg.stats.closed(StatusAbnormalClosure)
 	}
 	c.closeMu.Unlock()
-	err := c.closeSock()
-	c.closeRest()
-	return err
 }
 
 // closeRest is what closeNow does once the socket is closed: a function of

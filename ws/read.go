@@ -747,13 +747,7 @@ func (c *Conn) nextDataFrame() (header, error) {
 		}
 		if h.op.isControl() {
 			if err := c.controlFrame(h, n); err != nil {
-				if c.peerCloseCode != 0 { // (written by this goroutine, in peerClose)
-					// The peer's close frame, answered: the
-					// connection ends here rather than in
-					// peerClose, three frames deeper, so that
-					// net's close and the poller's stay within
-					// the goroutine's first 2 KiB stack (see
-					// peerClose).
+				if _, ok := err.(CloseError); ok { // the peer's close frame
 					err = c.closeByPeer(err)
 				}
 				return header{}, err
@@ -852,14 +846,9 @@ func (c *Conn) handleControl(op opcode, payload []byte) error {
 	return nil
 }
 
-// peerClose acts on the peer's close frame: it answers it unless this end
-// sent its own first, and returns the peer's CloseError, on which
-// nextDataFrame closes the connection. It is the deepest call of a
-// handler's read, so it and what it calls keep small frames, the rare
-// cases in functions of their own: a goroutine's stack that outgrows its
-// first 2 KiB is copied into a larger one, which costs more instructions
-// than the rest of the close (counted with callgrind on Serve's handshake
-// storm).
+// peerClose parses the peer's close frame and returns its CloseError (or
+// the *ProtocolError of a malformed one), on which nextDataFrame answers
+// it and closes the connection (closeByPeer).
 //
 //go:noinline
 func (c *Conn) peerClose(payload []byte) error {
@@ -867,6 +856,36 @@ func (c *Conn) peerClose(payload []byte) error {
 	if pe != nil {
 		return pe
 	}
+	if ce.Code == StatusNormalClosure && ce.Reason == "" {
+		return errNormalClosure // the usual close, as an error without an allocation
+	}
+	return ce
+}
+
+// closeByPeer acts on err, the peer's close frame's CloseError: it
+// answers it unless this end sent its own first (answerPeer), closes the
+// connection and returns err. It runs in nextDataFrame rather than in
+// peerClose, three frames deeper, because it is the deepest call of a
+// handler's read: it and what it calls keep small frames, the rare cases in
+// functions of their own, so that the answer's write and net's and the
+// poller's close stay within the goroutine's first 2 KiB stack. A stack
+// that outgrows it is copied into a larger one, which cost more
+// instructions than the rest of the close (counted with callgrind on
+// Serve's handshake storm). (err is passed through so that it needs no room
+// in nextDataFrame's frame during the call.)
+//
+//go:noinline
+func (c *Conn) closeByPeer(err error) error {
+	c.answerPeer(err.(CloseError))
+	c.CloseNow()
+	return err
+}
+
+// answerPeer records the peer's close ce and answers it, unless this end
+// sent its own close frame first.
+//
+//go:noinline
+func (c *Conn) answerPeer(ce CloseError) {
 	r := c.rare.Load()
 	if r == nil && ce.Reason != "" {
 		r = c.rareState() // (before closeMu: it may allocate)
@@ -885,21 +904,6 @@ func (c *Conn) peerClose(payload []byte) error {
 	if echo && !c.answerCloseNow(ce.Code) {
 		c.answerClose(ce.Code)
 	}
-	if ce.Code == StatusNormalClosure && ce.Reason == "" {
-		return errNormalClosure // the usual close, as an error without an allocation
-	}
-	return ce
-}
-
-// closeByPeer closes the connection once the peer's close frame is
-// answered, and returns err, the peer's CloseError. (Passed through, err
-// needs no room in nextDataFrame's frame during the call: that frame, under
-// which the answer's write runs, stays as small as it was without it.)
-//
-//go:noinline
-func (c *Conn) closeByPeer(err error) error {
-	c.CloseNow()
-	return err
 }
 
 // answerClose writes the close frame with code that answers the peer's,
