@@ -684,10 +684,19 @@ func (d *ctxDeadline) set(c *Conn, t time.Time) {
 
 func (d *ctxDeadline) arm(c *Conn, ctx context.Context) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.ctx != nil && d.ctx == ctx && !d.fired {
+		// Armed already: the case of every call but the first on a
+		// handler's Conn, so it takes no defer.
+		d.mu.Unlock()
 		return
 	}
+	d.rearm(c, ctx)
+}
+
+// rearm is arm when the watch is not already on ctx. The caller holds
+// d.mu, which rearm releases.
+func (d *ctxDeadline) rearm(c *Conn, ctx context.Context) {
+	defer d.mu.Unlock()
 	d.disarmLocked(c)
 	if ctx == nil {
 		return

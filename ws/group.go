@@ -255,7 +255,7 @@ type member struct {
 	// connection holds for its whole life. A Group's member leaves these
 	// four fields zero.
 	context.Context                      // the request's values, without its cancellation
-	hmu             sync.Mutex           // guards done, funcs and cancelled
+	hmu             sync.Mutex           // guards done and funcs, and orders cancelled's setting with them
 	done            chan struct{}        // made by the first Done; closed by cancel
 	funcs           map[*func()]struct{} // AfterFunc's
 
@@ -273,11 +273,14 @@ type member struct {
 
 	gone    atomic.Bool // left: no more messages
 	dropped atomic.Bool // dropped or failed: its frames are not written
+	// cancelled: the handler's context is cancelled. Set under hmu;
+	// atomic because Err, which every read and Send of the handler asks,
+	// reads it without taking hmu.
+	cancelled atomic.Bool
 	// The small fields last, packed: the member fits a 128-byte size class.
-	zlevel    int8 // the compression level of its compressed frames
-	z         bool // takes compressed frames made at zlevel
-	running   bool // a drain goroutine serves the queue (mu)
-	cancelled bool // the handler's context is cancelled (hmu)
+	zlevel  int8 // the compression level of its compressed frames
+	z       bool // takes compressed frames made at zlevel
+	running bool // a drain goroutine serves the queue (mu)
 }
 
 // join adds a member for c to the list. The caller holds f.mu.

@@ -57,7 +57,7 @@ func (x *handlerCtx) Done() <-chan struct{} {
 	x.hmu.Lock()
 	defer x.hmu.Unlock()
 	if x.done == nil {
-		if x.cancelled {
+		if x.cancelled.Load() {
 			return closedChan
 		}
 		x.done = make(chan struct{})
@@ -67,9 +67,7 @@ func (x *handlerCtx) Done() <-chan struct{} {
 
 // Err returns context.Canceled once the context is cancelled, else nil.
 func (x *handlerCtx) Err() error {
-	x.hmu.Lock()
-	defer x.hmu.Unlock()
-	if x.cancelled {
+	if x.cancelled.Load() {
 		return context.Canceled
 	}
 	return nil
@@ -86,7 +84,7 @@ func (x *handlerCtx) String() string {
 func (x *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 	x.hmu.Lock()
 	defer x.hmu.Unlock()
-	if x.cancelled {
+	if x.cancelled.Load() {
 		go f()
 		return func() bool { return false }
 	}
@@ -110,11 +108,11 @@ func (x *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 // with any context). Later calls do nothing.
 func (x *handlerCtx) cancel() {
 	x.hmu.Lock()
-	if x.cancelled {
+	if x.cancelled.Load() {
 		x.hmu.Unlock()
 		return
 	}
-	x.cancelled = true
+	x.cancelled.Store(true)
 	if x.done != nil {
 		close(x.done)
 	}
