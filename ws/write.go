@@ -246,18 +246,23 @@ func (w *messageWriter) ReadFrom(r io.Reader) (int64, error) {
 // every write of an echoing handler, whose goroutine keeps its first 2 KiB
 // stack (for its whole idle life) only while the deepest call fits in it.
 func (w *messageWriter) copyFrom(r io.Reader, final bool) (int64, error) {
+	mr, _ := r.(*messageReader)
 	if final && !w.sent {
-		if mr, ok := r.(*messageReader); ok && w.c.deflate != nil {
+		if mr != nil && w.c.deflate != nil {
 			if n, ok, err := w.passThrough(mr); ok {
 				return n, err
 			}
 		}
-		if n, ok, err := w.copyKnown(r); ok {
-			return n, err
+		// A received Body has no Len: the relay of every echoed message
+		// skips the interface assertion.
+		if mr == nil {
+			if n, ok, err := w.copyKnown(r); ok {
+				return n, err
+			}
 		}
 	}
 	var bp *[]byte
-	if mr, ok := r.(*messageReader); ok && w.c.deflate == nil && mr.frameLeftOver(relayBufSize-maxHeaderSize) {
+	if mr != nil && w.c.deflate == nil && mr.frameLeftOver(relayBufSize-maxHeaderSize) {
 		bp = getLargeRelayBuf()
 	}
 	if bp == nil {
