@@ -367,6 +367,9 @@ const maxRawCall = 16 << 10
 // one for up to maxRawCall bytes, else one the runtime is told of. It
 // returns the count and the errno (0 on success).
 func sockCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+	if !rawCalls {
+		return sockCallRace(trap, fd, p)
+	}
 	ptr, n := uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))
 	var r uintptr
 	var e syscall.Errno
@@ -376,6 +379,22 @@ func sockCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 		r, _, e = syscall.Syscall(trap, fd, ptr, n)
 	}
 	return int(r), e
+}
+
+// sockCallRace is sockCall under the race detector (rawCalls).
+func sockCallRace(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+	var n int
+	var err error
+	if trap == syscall.SYS_READ {
+		n, err = syscall.Read(int(fd), p)
+	} else {
+		n, err = syscall.Write(int(fd), p)
+	}
+	if err != nil {
+		e, _ := err.(syscall.Errno)
+		return 0, e
+	}
+	return n, 0
 }
 
 // socketReadv is socketRead into a then, once a is full, b: one system

@@ -1,0 +1,7 @@
+//go:build !race
+
+package ws
+
+// rawCalls: the direct transport's short reads and writes make raw system
+// calls (sockCall, sock_linux.go).
+const rawCalls = true
