@@ -3,5 +3,5 @@
 package ws
 
 // rawCalls: the direct transport's short reads and writes make raw system
-// calls (sockCall, sock_linux.go).
+// calls (socketRead, socketWrite: sock_linux.go).
 const rawCalls = true

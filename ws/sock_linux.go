@@ -340,10 +340,21 @@ func plainSocket(nc net.Conn) (syscall.Conn, bool) {
 // poller. n == 0 with a nil error is the end of the stream.
 func socketRead(fd uintptr, p []byte) (n int, ready bool, err error) {
 	for {
-		r, e := sockCall(syscall.SYS_READ, fd, p)
+		// The call made here rather than in a function of its own that
+		// both share: one frame less under the idle wait.
+		var r uintptr
+		var e syscall.Errno
+		switch {
+		case !rawCalls:
+			r, e = sockCallRace(syscall.SYS_READ, fd, p)
+		case len(p) <= maxRawCall:
+			r, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		default:
+			r, _, e = syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		}
 		switch e {
 		case 0:
-			return r, true, nil
+			return int(r), true, nil
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
@@ -354,7 +365,7 @@ func socketRead(fd uintptr, p []byte) (n int, ready bool, err error) {
 }
 
 // maxRawCall is the most a read or write of the socket moves with a raw
-// system call (sockCall). On a non-blocking socket neither waits, and
+// system call (socketRead, socketWrite). On a non-blocking socket neither waits, and
 // up to this many bytes the call is short (a few microseconds on
 // loopback, where a write also delivers to the receiver): too short for
 // the runtime to want to hand the goroutine's P to another thread
@@ -368,26 +379,9 @@ func socketRead(fd uintptr, p []byte) (n int, ready bool, err error) {
 // so that a long copy never holds the P.
 const maxRawCall = 16 << 10
 
-// sockCall makes the read or write system call trap on fd with p: a raw
-// one for up to maxRawCall bytes, else one the runtime is told of. It
-// returns the count and the errno (0 on success).
-func sockCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
-	if !rawCalls {
-		return sockCallRace(trap, fd, p)
-	}
-	ptr, n := uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))
-	var r uintptr
-	var e syscall.Errno
-	if len(p) <= maxRawCall {
-		r, _, e = syscall.RawSyscall(trap, fd, ptr, n)
-	} else {
-		r, _, e = syscall.Syscall(trap, fd, ptr, n)
-	}
-	return int(r), e
-}
-
-// sockCallRace is sockCall under the race detector (rawCalls).
-func sockCallRace(trap, fd uintptr, p []byte) (int, syscall.Errno) {
+// sockCallRace makes the read or write system call trap on fd with p under
+// the race detector (rawCalls), and returns the count and the errno.
+func sockCallRace(trap, fd uintptr, p []byte) (uintptr, syscall.Errno) {
 	var n int
 	var err error
 	if trap == syscall.SYS_READ {
@@ -399,7 +393,7 @@ func sockCallRace(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 		e, _ := err.(syscall.Errno)
 		return 0, e
 	}
-	return n, 0
+	return uintptr(n), 0
 }
 
 // socketReadv is socketRead into a then, once a is full, b: one system
@@ -441,10 +435,20 @@ func setSocketLowat(fd uintptr, n int) {
 // poller. A short write is not an error; the caller writes the rest.
 func socketWrite(fd uintptr, p []byte) (n int, ready bool, err error) {
 	for {
-		r, e := sockCall(syscall.SYS_WRITE, fd, p)
+		// As in socketRead: one frame less under every write.
+		var r uintptr
+		var e syscall.Errno
+		switch {
+		case !rawCalls:
+			r, e = sockCallRace(syscall.SYS_WRITE, fd, p)
+		case len(p) <= maxRawCall:
+			r, _, e = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		default:
+			r, _, e = syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		}
 		switch e {
 		case 0:
-			return r, true, nil
+			return int(r), true, nil
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
