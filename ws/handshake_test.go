@@ -3,8 +3,10 @@ package ws
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -671,5 +673,32 @@ func TestAcceptRefusesBody(t *testing.T) {
 				t.Fatalf("Accept: %v", res.err)
 			}
 		})
+	}
+}
+
+// TestValidKey: validKey accepts what base64.StdEncoding decodes to 16
+// bytes in 24 characters, and nothing else.
+func TestValidKey(t *testing.T) {
+	decodes := func(key string) bool {
+		var b [18]byte
+		n, err := base64.StdEncoding.Decode(b[:], []byte(key))
+		return len(key) == 24 && err == nil && n == 16
+	}
+	keys := []string{"dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZR==", "dGhlIHNhbXBsZSBub25jZQ=", "dGhlIHNhbXBsZSBub25jZQ===",
+		"dGhlIHNhbXBsZSBub25jZ===", "dGhlIHNhbXBsZSBub25jZQ\r\n", "dGhlIHNhbXBsZSBub25\njZQ==", "dGhlIHNhbXBsZSBub25jZQA=", "", "++++++++++++++++++++++==",
+		"//////////////////////==", "-_-_-_-_-_-_-_-_-_-_-_==", "dGhlIHNhbXBsZSBub25jZQ=A"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n -_."
+	for range 20000 {
+		b := []byte("dGhlIHNhbXBsZSBub25jZQ==")
+		for range 1 + rng.IntN(3) {
+			b[rng.IntN(len(b))] = alphabet[rng.IntN(len(alphabet))]
+		}
+		keys = append(keys, string(b))
+	}
+	for _, k := range keys {
+		if got, want := validKey(k), decodes(k); got != want {
+			t.Fatalf("validKey(%q) = %v, the decoder says %v", k, got, want)
+		}
 	}
 }
