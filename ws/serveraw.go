@@ -132,10 +132,28 @@ func (s *Server) unpend(nc net.Conn) bool {
 	return ok
 }
 
-// serveConn runs the handshake of a connection Serve accepted, and then
-// its handler in a goroutine of its own, as ServeHTTP does: the handler's
-// goroutine starts with a small stack that the handshake has not grown.
-// The handshake's own goroutine is kept within its first 2 KiB stack too
+// serveConn serves a connection Serve accepted: its handshake, and then its
+// handler. Where the handshake ran only the package's code on a plain
+// socket (no TLS, no Admit or SelectSubprotocol) and kept within the
+// goroutine's first 2 KiB stack, the handler runs on the same goroutine
+// once the handshake's frames have returned: a goroutine's creation, a
+// schedule and an exit fewer per connection, for a stack no larger.
+// Otherwise (a TLS handshake, a callback of the application's: either may
+// have grown the stack, which an idle connection would keep) it runs in a
+// goroutine of its own, as ServeHTTP does.
+func (s *Server) serveConn(nc net.Conn) {
+	if p := s.handshakeConn(nc); p != nil {
+		s.serve(p)
+	}
+}
+
+// handshakeConn runs the handshake of a connection Serve accepted and
+// returns the member whose handler is to run on this goroutine, or nil:
+// where it must not (see serveConn), it starts the handler's own. The
+// handshake keeps within the first 2 KiB stack, but not always (the
+// allocator's slow paths are deeper): a stack that grew was copied, and q,
+// the variable, with it, to another address than the one noted in q.
+// The handshake's goroutine is kept within its first 2 KiB stack
 // where it can be: a stack that outgrows it is copied into a larger one,
 // which costs more instructions than the rest of the handshake's Go code
 // (counted with callgrind on the benchmark's handshake storm). So what is
@@ -143,9 +161,10 @@ func (s *Server) unpend(nc net.Conn) bool {
 // construction) are functions of their own, whose frames are on the stack
 // only while they run, and the request and the handshake's result live in
 // q rather than in this frame.
-func (s *Server) serveConn(nc net.Conn) {
+func (s *Server) handshakeConn(nc net.Conn) *member {
 	q := getUpgradeRead()
 	defer q.release()
+	q.stackAt = stackMark(&q)
 	nc.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	var (
 		w       *rawResponseWriter
@@ -156,7 +175,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		var herr *HandshakeError
 		if !errors.As(err, &herr) {
 			s.readFailed(nc, err)
-			return
+			return nil
 		}
 		s.stats.refused(herr.Status) // 431, which net/http answers before a handler
 	} else if w, err = s.parseRaw(nc, q); err == nil {
@@ -164,12 +183,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	if err != nil {
 		s.refuseRaw(nc, q, w, err, refused)
-		return
+		return nil
 	}
 	q.out = appendUpgrade(q.out[:0], &q.hs, w.header())
 	if _, err := nc.Write(q.out); err != nil {
 		s.upgradeFailed(nc, err)
-		return
+		return nil
 	}
 	nc.SetDeadline(time.Time{})
 	if !s.unpend(nc) {
@@ -178,13 +197,26 @@ func (s *Server) serveConn(nc net.Conn) {
 		// system may have given to another connection.
 		s.handlers.Done()
 		s.stats.upgraded(ErrServerClosed)
-		return
+		return nil
 	}
 	s.stats.upgraded(nil)
 	c, ctx := s.newServedConn(nc, q)
-	if p := s.open(c, ctx); p != nil {
+	p := s.open(c, ctx)
+	if p != nil && !s.inPlace(nc, q.stackAt == stackMark(&q)) {
 		go s.serve(p)
+		return nil
 	}
+	return p
+}
+
+// inPlace reports whether the handler of nc may run on the goroutine of its
+// handshake, whose stack has not grown if still (see serveConn).
+func (s *Server) inPlace(nc net.Conn, still bool) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return still && s.opts.Admit == nil && s.opts.SelectSubprotocol == nil
+	}
+	return false
 }
 
 // parseRaw parses the request that q read into q.hq. With Admit or

@@ -6,6 +6,10 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -70,5 +74,50 @@ func TestHandshakeAllocs(t *testing.T) {
 	t.Logf("allocations per handshake (server and dial): ServeHTTP %.1f, Serve %.1f", allocs["ServeHTTP"], allocs["Serve"])
 	if allocs["Serve"] >= allocs["ServeHTTP"] {
 		t.Errorf("a handshake through Serve allocates %.1f times, through ServeHTTP %.1f", allocs["Serve"], allocs["ServeHTTP"])
+	}
+}
+
+// TestServeHandlerInPlace: through Serve, on a plain socket without Admit,
+// a handler runs on its handshake's goroutine (below serveConn), where its
+// stack did not grow; with Admit (or TLS) always on a goroutine of its own,
+// whose stack the application's callback has not grown.
+func TestServeHandlerInPlace(t *testing.T) {
+	for _, admit := range []bool{false, true} {
+		var inPlace, own atomic.Int64
+		opts := &AcceptOptions{ErrorLog: slog.New(slog.DiscardHandler)}
+		if admit {
+			opts.Admit = func(w http.ResponseWriter, r *http.Request) (context.Context, error) { return r.Context(), nil }
+		}
+		srv := NewServer(func(ctx context.Context, c *Conn) error {
+			buf := make([]byte, 8<<10)
+			if strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*Server).serveConn(") {
+				inPlace.Add(1)
+			} else {
+				own.Add(1)
+			}
+			_, _, err := c.Read(ctx)
+			return err
+		}, opts)
+		addr, stop := serveOn(t, srv, nil)
+		req := []byte(upgradeRequest(addr))
+		buf := make([]byte, 512)
+		const n = 20
+		for range n {
+			nc, err := net.DialTimeout("tcp", addr, testTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := nc.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			readUpgraded(t, nc, buf)
+			nc.Close()
+		}
+		waitFor(t, "the handlers to end", func() bool { return inPlace.Load()+own.Load() == n && srv.Len() == 0 })
+		stop()
+		t.Logf("Admit %v: %d handlers on the handshake's goroutine, %d on their own", admit, inPlace.Load(), own.Load())
+		if admit && inPlace.Load() != 0 || !admit && inPlace.Load() == 0 {
+			t.Errorf("Admit %v: %d handlers on the handshake's goroutine, %d on their own", admit, inPlace.Load(), own.Load())
+		}
 	}
 }

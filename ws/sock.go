@@ -31,6 +31,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // transport is how a sock moves bytes: the seam between the portable and
@@ -342,3 +343,9 @@ func putAnyRelayBuf(b *[]byte) {
 		putRelayBuf(b)
 	}
 }
+
+// stackMark returns the address of *v, a variable on the caller's stack,
+// as a number, which changes when the goroutine's stack grows (it is then
+// copied): Serve's handshake notes it to learn whether its stack is still
+// a first one (serveConn). (Here, where the package's unsafe code lives.)
+func stackMark(v **upgradeRead) uintptr { return uintptr(unsafe.Pointer(v)) }

@@ -38,6 +38,9 @@ type upgradeRead struct {
 	fields  []rawField
 	scratch []string // values' answer
 	out     []byte   // the response
+	// Where Serve's handshake goroutine had a local variable when it
+	// began: if it is elsewhere at the end, the stack grew (serveConn).
+	stackAt uintptr
 
 	// Serve's handshake: the request parsed, and the handshake's result
 	// (here rather than in serveConn's frame).
