@@ -25,6 +25,9 @@ func TestHandlerContext(t *testing.T) {
 		readErr error
 	}
 	runs := make(chan *handlerRun, 2)
+	// started says a handler has made its checks: until then a Shutdown
+	// could end its context before it looked, and the test would blame it.
+	started := make(chan struct{}, 2)
 	srv := NewServer(func(ctx context.Context, c *Conn) error {
 		r := &handlerRun{ctx: ctx, afterCh: make(chan struct{})}
 		r.child, r.cancel = context.WithCancel(ctx) // ends with ctx; r.cancel at the end
@@ -37,6 +40,7 @@ func TestHandlerContext(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Errorf("handler ctx ended early: %v", ctx.Err())
 		}
+		started <- struct{}{}
 		_, _, r.readErr = c.Read(ctx) // blocks until Shutdown or the peer closes
 		runs <- r
 		return nil
@@ -47,6 +51,7 @@ func TestHandlerContext(t *testing.T) {
 
 	// A handler that returns ends its context.
 	a := rawUpgrade(t, host)
+	waitChan(t, started)
 	a.write(a.fs().close(StatusNormalClosure, ""))
 	r := <-runs
 	wantCloseError(t, r.readErr, StatusNormalClosure, "")
@@ -60,7 +65,7 @@ func TestHandlerContext(t *testing.T) {
 
 	// Shutdown ends a handler's context, and its blocked read returns.
 	b := rawUpgrade(t, host)
-	waitFor(t, "the connection", func() bool { return srv.Len() == 1 })
+	waitChan(t, started)
 	shut := goAsync(t, func() error { return srv.Shutdown(testCtx(t)) })
 	if f := b.read(); f.op != opClose || f.closeCode() != StatusGoingAway {
 		t.Fatalf("got %v, want close 1001", f)
@@ -96,7 +101,7 @@ func waitChan(t *testing.T, ch <-chan struct{}) {
 	select {
 	case <-ch:
 	case <-time.After(testTimeout):
-		t.Fatal("timed out waiting for a context to end")
+		t.Fatal("timed out waiting for a channel to close or receive")
 	}
 }
 
