@@ -149,18 +149,18 @@ func (s *Server) serveConn(nc net.Conn) {
 
 // handshakeConn runs the handshake of a connection Serve accepted and
 // returns the member whose handler is to run on this goroutine, or nil:
-// where it must not (see serveConn), it starts the handler's own. The
-// handshake keeps within the first 2 KiB stack, but not always (the
-// allocator's slow paths are deeper): a stack that grew was copied, and q,
-// the variable, with it, to another address than the one noted in q.
-// The handshake's goroutine is kept within its first 2 KiB stack
-// where it can be: a stack that outgrows it is copied into a larger one,
-// which costs more instructions than the rest of the handshake's Go code
-// (counted with callgrind on the benchmark's handshake storm). So what is
-// rare (a refusal, a failure, a panic) and what is large (the Conn's
-// construction) are functions of their own, whose frames are on the stack
-// only while they run, and the request and the handshake's result live in
-// q rather than in this frame.
+// where it must not (see serveConn), it starts the handler's own.
+//
+// The handshake keeps within the goroutine's first 2 KiB stack where it
+// can: a stack that outgrows it is copied into a larger one, which costs
+// more instructions than the rest of the handshake's Go code (counted with
+// callgrind on the benchmark's handshake storm). So what is rare (a
+// refusal, a failure, a panic) and what is large (the Conn's construction)
+// are functions of their own, whose frames are on the stack only while
+// they run, and the request and the handshake's result live in q rather
+// than in this frame. It cannot always (the allocator's slow paths are
+// deeper): a stack that grew was copied, and q, the variable, with it, to
+// another address than the one noted in q.stackAt.
 func (s *Server) handshakeConn(nc net.Conn) *member {
 	q := getUpgradeRead()
 	defer q.release()
