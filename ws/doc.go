@@ -210,7 +210,7 @@
 // first 2 KiB stack: a stack that grew is never shrunk while its goroutine
 // waits. At 10,000 idle connections, heap and stacks came to about 3.8 KiB
 // per connection through ServeHTTP and 3.4 KiB through Serve, and the
-// process's RSS grew by 7.2 and 4.2 KiB per connection (bench/RESULTS.md,
+// process's RSS grew by 6.4 and 4.3 KiB per connection (bench/RESULTS.md,
 // cd bench && ./run.sh -only idle).
 //
 // # HTTP/2
