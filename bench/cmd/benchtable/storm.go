@@ -22,8 +22,7 @@ import (
 // code, wesos's handshakes/s against the best peer's measured 1.34× in one
 // full run and 0.70× in the next.
 func runStorm(res *Results, plan Plan) {
-	servers := map[string]*server{}
-	var libs []string
+	var servers []*server
 	for i, lib := range wsLibs {
 		s, err := startServer(lib, "echo", *basePort+400+10*i, 64<<20)
 		if err != nil {
@@ -31,21 +30,20 @@ func runStorm(res *Results, plan Plan) {
 			continue
 		}
 		defer s.stop()
-		servers[lib] = s
-		libs = append(libs, lib)
+		servers = append(servers, s)
 		res.Storm[lib] = &stats.Storm{Clients: plan.StormClients, Parallel: plan.StormParallel}
 	}
 	for k := range plan.StormRounds {
-		off := k * len(libs) / max(plan.StormRounds, 1)
-		for j := range libs {
-			lib := libs[(off+j)%len(libs)]
-			r := res.Storm[lib]
+		off := k * len(servers) / plan.StormRounds
+		for j := range servers {
+			s := servers[(off+j)%len(servers)]
+			r := res.Storm[s.lib]
 			if r.Error != "" {
 				continue
 			}
 			time.Sleep(time.Second) // let loopback's TIME_WAIT ports age before the next storm
 			var one stats.Storm
-			if err := load(&one, 5*time.Minute, "-scenario", "storm", "-addr", servers[lib].addr, "-pid", strconv.Itoa(servers[lib].pid()),
+			if err := load(&one, 5*time.Minute, "-scenario", "storm", "-addr", s.addr, "-pid", strconv.Itoa(s.pid()),
 				"-clients", strconv.Itoa(plan.StormClients), "-parallel", strconv.Itoa(plan.StormParallel),
 				"-rounds", "1"); err != nil {
 				one.Error = err.Error()
@@ -54,20 +52,20 @@ func runStorm(res *Results, plan Plan) {
 				r.BaseRSSKB, r.BaseFDs = one.BaseRSSKB, one.BaseFDs
 			}
 			r.Rounds = append(r.Rounds, one.Rounds...)
-			r.PeakRSSKB = max(r.PeakRSSKB, one.PeakRSSKB) // VmHWM: the last reading is the peak
+			r.PeakRSSKB = one.PeakRSSKB // VmHWM never falls: the latest reading is the process's peak
 			if one.Error != "" {
 				r.Error = fmt.Sprintf("round %d: %s", k+1, one.Error)
 			}
 			for _, rr := range one.Rounds {
 				log.Printf("storm %-8s round %d: %6d handshakes (%d failed) %8.0f /s  %6.1f µs CPU/handshake  p50 %7.0f µs  p99 %7.0f µs  close %.2f s %6.1f µs CPU/close  RSS %.1f MiB  load %.0f%%  other %.0f%%",
-					lib, k+1, rr.Handshakes, rr.Failed, rr.HandshakesPerS, rr.CPUusPerHandshake, rr.P50us, rr.P99us,
+					s.lib, k+1, rr.Handshakes, rr.Failed, rr.HandshakesPerS, rr.CPUusPerHandshake, rr.P50us, rr.P99us,
 					rr.CloseSeconds, rr.CPUusPerClose, float64(rr.RSSKB)/1024, 100*rr.LoadCPU/max(rr.Seconds, 1e-9), 100*rr.OtherCPU/max(rr.Seconds, 1e-9))
 			}
 		}
 	}
-	for _, lib := range libs {
-		r := res.Storm[lib]
-		log.Printf("storm %-8s peak RSS %.1f MiB %s", lib, float64(r.PeakRSSKB)/1024, r.Error)
+	for _, s := range servers {
+		r := res.Storm[s.lib]
+		log.Printf("storm %-8s peak RSS %.1f MiB %s", s.lib, float64(r.PeakRSSKB)/1024, r.Error)
 	}
 }
 
